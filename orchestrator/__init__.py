@@ -1,0 +1,1 @@
+"""Decide what runs where (Ray Tune) and record it (MLflow)."""

@@ -1,0 +1,1 @@
+"""Train and measure one GAN. Knows torch; never imports Ray, MLflow or `orchestrator`."""

@@ -1,0 +1,62 @@
+"""The small interface between the training loop and whatever measures the generator.
+
+The loop does not care whether it is FID on Inception, FID on a random backbone or KID: it hands
+the metric a ``sample(n)`` function that returns ``n`` generated images (float, NCHW, in [-1, 1],
+on the trial's device, produced without gradients in eval mode) and records the dict it returns.
+Metric names state their protocol (``fid2k_rand``, ``kid2k_rand``, ``fid10k``) so the same
+string can be the Tune metric, the ASHA metric and the MLflow key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+Sampler = Callable[[int], torch.Tensor]
+
+
+class Metric(Protocol):
+    names: tuple[str, ...]
+
+    def __call__(self, sample: Sampler) -> dict[str, float]: ...
+
+
+@dataclass
+class EpochReport:
+    """What the loop hands to ``report`` after every epoch (or every N images)."""
+
+    step: int  # 1-based report index (the Tune "training_iteration")
+    epoch: float  # images_seen / dataset size
+    images_seen: int
+    d_loss: float
+    g_loss: float
+    epoch_s: float  # seconds spent training since the previous report (excludes metric time)
+    img_per_s: float
+    eval_s: float  # seconds spent in the metric at this report
+    metrics: dict[str, float] = field(default_factory=dict)
+    grid: np.ndarray | None = None  # uint8 HxWx3 grid of fixed-noise samples
+    checkpoint: dict[str, Any] | None = None  # torch-serialisable; pass back as train(resume=...)
+
+    def scalars(self) -> dict[str, float]:
+        out = {
+            "epoch": self.epoch,
+            "images_seen": float(self.images_seen),
+            "d_loss": self.d_loss,
+            "g_loss": self.g_loss,
+            "epoch_s": self.epoch_s,
+            "img_per_s": self.img_per_s,
+            "eval_s": self.eval_s,
+        }
+        out.update(self.metrics)
+        return out
+
+
+Report = Callable[[EpochReport], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised by the loop when a loss becomes NaN/inf; the message says which and when."""
