@@ -1,0 +1,197 @@
+"""The `gansweep` command: parse arguments, call one function, print, set the exit code.
+
+Every error the user can fix (bad spec, missing data, missing FID weights, unknown sweep, ...)
+is one line on stderr and exit code 2, raised before any trial starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "the user can fix this" (imported lazily: keeps --help fast)."""
+    from orchestrator.spec import SpecError
+    from orchestrator.tune import SweepError
+    from trainers.data import DataError
+    from trainers.fid import FIDWeightsError
+
+    errors: list[type[BaseException]] = [SpecError, SweepError, DataError, FIDWeightsError]
+    try:
+        from orchestrator.report import ReportError
+
+        errors.append(ReportError)
+    except ImportError:
+        pass
+    try:
+        from orchestrator.cluster import ClusterError
+
+        errors.append(ClusterError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def fail(message: str) -> None:
+    click.echo(f"gansweep: error: {message}", err=True)
+    sys.exit(2)
+
+
+def handles_user_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except user_errors() as err:
+            fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+spec_argument = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="FIELD=VALUE", help="Override a spec field: data.path=..."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """gansweep: GAN hyper-parameter sweeps on Ray Tune, recorded in MLflow."""
+
+
+def _load(spec_path: Path, overrides: tuple[str, ...]) -> Any:
+    from orchestrator.spec import load, parse_overrides
+
+    return load(spec_path, overrides=parse_overrides(overrides) or None)
+
+
+def _print_plan(spec: Any) -> None:
+    click.echo(json.dumps(spec.resolved(), indent=2, default=str))
+    click.echo(f"trials: {spec.grid_size()}  (ASHA metric: {spec.asha_metric}, mode {spec.scheduler.mode})")
+
+
+@main.command()
+@spec_argument
+@set_option
+@handles_user_errors
+def validate(spec: Path, overrides: tuple[str, ...]) -> None:
+    """Check SPEC, print the resolved spec and the number of trials, run nothing."""
+    _print_plan(_load(spec, overrides))
+
+
+@main.command()
+@spec_argument
+@set_option
+@click.option("--resume", is_flag=True, help="Continue the latest sweep of this name where it stopped.")
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan, run nothing.")
+@click.option("--address", default=None, help="Attach to a Ray cluster (auto, ray://HOST:10001, HOST:6379).")
+@click.option("--verbose", is_flag=True, help="Show Ray's own logs and the trials' output.")
+@handles_user_errors
+def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, address: str | None,
+        verbose: bool) -> None:
+    """Run the sweep described by SPEC (Ray Tune + ASHA, recorded in MLflow)."""
+    sweep = _load(spec, overrides)
+    if dry_run:
+        _print_plan(sweep)
+        return
+    from orchestrator import tune as tune_mod
+    from orchestrator.summary import print_summary
+
+    if address:
+        from orchestrator.cluster import check_ray_address
+
+        check_ray_address(address, sweep)
+    result = tune_mod.run(sweep, resume=resume, address=address, verbose=verbose)
+    print_summary(sweep, result)
+
+
+@main.command()
+@click.option("--store", default=None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db).")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@handles_user_errors
+def ui(store: str | None, port: int, host: str) -> None:
+    """Start the MLflow UI on the sweep store, bound to 127.0.0.1 by default."""
+    import subprocess
+
+    from orchestrator.tracking import default_artifact_root, local_store_uri
+
+    uri = store or local_store_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        fail(f"--store: no MLflow store at {uri.removeprefix('sqlite:///')} (run a sweep first)")
+    click.echo(f"MLflow UI for {uri} at http://{host}:{port}  (Ctrl-C to stop)")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--host", host, "--port", str(port)]
+    root = default_artifact_root(uri)
+    if root:
+        cmd += ["--default-artifact-root", root]
+    sys.exit(subprocess.call(cmd))
+
+
+@main.command()
+@click.argument("sweeps", nargs=-1, required=True, metavar="SWEEP [SWEEP2]")
+@click.option("--store", default=None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
+              show_default=True)
+@handles_user_errors
+def report(sweeps: tuple[str, ...], store: str | None, fmt: str) -> None:
+    """Compare the trials of SWEEP (a sweep name or parent run id), or line up two sweeps.
+
+    Ranked by best FID; sweeps measured with different metric protocols are shown side by side
+    but never ranked together.
+    """
+    if len(sweeps) > 2:
+        raise click.UsageError("give one sweep, or two to compare")
+    from orchestrator import report as report_mod
+
+    reports = report_mod.load_reports(store, list(sweeps))
+    if fmt == "table":
+        report_mod.print_tables(reports)
+    else:
+        click.echo(report_mod.render_text(reports, fmt), nl=False)
+    if len(reports) > 1 and not report_mod.comparable(reports) and fmt in ("csv", "json"):
+        click.echo(f"gansweep: note: {report_mod.not_comparable_note(reports)}", err=True)
+
+
+@main.command()
+@click.argument("target", metavar="RUN_OR_SWEEP")
+@click.option("-n", "count", type=int, default=None,
+              help="Images (default 64), or frames with --interpolate (10).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("faces.png"), show_default=True,
+              help="PNG file, or a folder with --individual.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Latent seed: same seed, same images.")
+@click.option("--store", default=None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db).")
+@click.option("--individual", is_flag=True, help="One PNG per image in the folder -o.")
+@click.option("--interpolate", is_flag=True, help="A latent walk strip (slerp between seeded latents).")
+@click.option("--anchors", type=int, default=2, show_default=True,
+              help="Seeded latents the walk passes through.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@handles_user_errors
+def generate(target: str, count: int | None, output: Path, seed: int, store: str | None, individual: bool,
+             interpolate: bool, anchors: int, force: bool) -> None:
+    """Sample faces from a trial's generator (a child run id) or a sweep's best trial (name or run id)."""
+    from orchestrator.generate import generate as generate_images
+
+    used, paths = generate_images(target, output, n=count, seed=seed, store=store, individual=individual,
+                                  interpolate=interpolate, anchors=anchors, force=force)
+    where = output if individual else paths[0]
+    click.echo(f"wrote {len(paths) if individual else 1} PNG(s) to {where} from {used.label}")
+
+
+from orchestrator import cluster as _cluster  # noqa: E402  (stdlib + click only at import time)
+
+main.add_command(_cluster.submit)
+main.add_command(_cluster.jobs)
+main.add_command(_cluster.stop)
+
+if __name__ == "__main__":
+    main()

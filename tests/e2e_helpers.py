@@ -1,0 +1,67 @@
+"""Shared bits of the end-to-end tests: a tiny spec and reading the MLflow store back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+GANSWEEP = [sys.executable, "-m", "orchestrator.cli"]
+
+
+def tiny_spec(tmp_path: Path, name: str = "tiny", **overrides: Any) -> Path:
+    """A sweep small enough for 2 CPU cores: 32x32 synthetic faces, conv_dim 8/16, 6 trials."""
+    spec: dict[str, Any] = {
+        "name": name,
+        "seed": 0,
+        "storage": str(tmp_path / "runs"),
+        "data": {"source": "synthetic", "image_size": 32, "count": 256},
+        "model": {"family": "dcgan", "conv_dim": 8, "z_dim": 32},
+        "train": {"epochs": 4, "batch_size": 64, "lr": 2.0e-4},
+        "search": {
+            "algorithm": "random",
+            "num_samples": 3,
+            "params": {"conv_dim": {"grid": [8, 16]}, "lr": {"loguniform": [1.0e-5, 1.0e-3]}},
+        },
+        "scheduler": {"type": "asha", "metric": "fid", "grace_period": 1, "reduction_factor": 2},
+        "metrics": {"backbone": "rand", "samples": 128, "batch_size": 128},
+        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0, "max_concurrent": 2},
+        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"},
+    }
+    for key, value in overrides.items():
+        section, _, field = key.partition(".")
+        if field:
+            spec[section][field] = value
+        else:
+            spec[section] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 900, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    return subprocess.run(
+        [*GANSWEEP, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+    )
+
+
+def store(tmp_path: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+
+
+def sweep_runs(client: MlflowClient, name: str) -> tuple[Any, list[Any]]:
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, f"no MLflow experiment {name}"
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("gansweep.kind") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("gansweep.kind") == "trial"]
+    assert len(parents) == 1, f"expected one sweep run, got {len(parents)}"
+    return parents[0], children

@@ -1,0 +1,99 @@
+"""`gansweep run` end to end: real Ray Tune, real MLflow (SQLite), real torch, on CPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
+
+pytestmark = pytest.mark.slow
+
+
+def test_sweep_records_every_trial_and_asha_stops_some(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path)
+    done = run_cli(["run", str(spec)], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    client = store(tmp_path)
+    parent, children = sweep_runs(client, "tiny")
+    assert len(children) == 6
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    assert parent.info.status == "FINISHED"
+    parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "spec")}
+    assert "spec/resolved_spec.json" in parent_artifacts
+
+    statuses = {c.data.tags["gansweep.status"] for c in children}
+    assert "completed" in statuses
+    assert "stopped" in statuses, "ASHA stopped no trial"
+    for child in children:
+        run_id = child.info.run_id
+        history = client.get_metric_history(run_id, "fid128_rand")
+        steps = sorted(m.step for m in history)
+        assert steps == list(range(1, len(steps) + 1)), "one FID per epoch, step = epoch"
+        status = child.data.tags["gansweep.status"]
+        if status == "completed":
+            assert len(steps) == 4
+            assert child.data.tags["gansweep.status_detail"] == "completed 4 epochs"
+            models = {a.path for a in client.list_artifacts(run_id, "model")}
+            assert "model/generator.pt" in models
+        else:
+            assert status == "stopped"
+            assert child.data.tags["gansweep.status_detail"] == f"stopped early by ASHA at epoch {len(steps)}"
+            assert len(steps) < 4
+        grids = sorted(a.path for a in client.list_artifacts(run_id, "grids"))
+        assert grids == [f"grids/epoch_{s:03d}.png" for s in steps]
+        assert {"conv_dim", "lr"} <= set(child.data.params)
+    # The summary table printed at the end names the best trial.
+    assert "best trial" in done.stdout
+
+
+def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, name="killed", **{"train.epochs": 3})
+    env = {**os.environ}
+    proc = subprocess.Popen(
+        [*GANSWEEP, "run", str(spec)], cwd=tmp_path, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    client = store(tmp_path)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            time.sleep(2)
+            experiment = client.get_experiment_by_name("killed") if (tmp_path / "mlruns").exists() else None
+            if experiment is None:
+                continue
+            runs = client.search_runs([experiment.experiment_id], "tags.`gansweep.kind` = 'trial'")
+            if any(r.data.tags.get("gansweep.status") != "running" for r in runs):
+                break  # at least one trial finished: kill mid-sweep
+        else:
+            pytest.fail("the sweep never got going")
+        assert proc.poll() is None, "the sweep finished before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    _, before = sweep_runs(client, "killed")
+    finished_before = {
+        r.data.tags["gansweep.trial_id"]: len(client.get_metric_history(r.info.run_id, "d_loss"))
+        for r in before
+        if r.data.tags["gansweep.status"] != "running"
+    }
+    done = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    _, after = sweep_runs(client, "killed")
+    trial_ids = [r.data.tags["gansweep.trial_id"] for r in after]
+    assert len(trial_ids) == len(set(trial_ids)) == 6, "duplicate or missing child runs"
+    for run in after:
+        assert run.data.tags["gansweep.status"] in {"completed", "stopped"}
+        history = client.get_metric_history(run.info.run_id, "d_loss")
+        steps = [m.step for m in history]
+        assert len(steps) == len(set(steps)), "an epoch was logged twice"
+        trial_id = run.data.tags["gansweep.trial_id"]
+        if trial_id in finished_before:  # finished trials were not rerun
+            assert len(steps) == finished_before[trial_id]
