@@ -175,14 +175,15 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str) -> None:
 @click.option("--anchors", type=int, default=2, show_default=True,
               help="Seeded latents the walk passes through.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--last", is_flag=True, help="Use the last epoch's weights instead of the best epoch's.")
 @handles_user_errors
 def generate(target: str, count: int | None, output: Path, seed: int, store: str | None, individual: bool,
-             interpolate: bool, anchors: int, force: bool) -> None:
+             interpolate: bool, anchors: int, force: bool, last: bool) -> None:
     """Sample faces from a trial's generator (a child run id) or a sweep's best trial (name or run id)."""
     from orchestrator.generate import generate as generate_images
 
     used, paths = generate_images(target, output, n=count, seed=seed, store=store, individual=individual,
-                                  interpolate=interpolate, anchors=anchors, force=force)
+                                  interpolate=interpolate, anchors=anchors, force=force, last=last)
     where = output if individual else paths[0]
     click.echo(f"wrote {len(paths) if individual else 1} PNG(s) to {where} from {used.label}")
 

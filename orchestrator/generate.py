@@ -26,7 +26,8 @@ from orchestrator.tracking import TAG_KIND, TAG_TRIAL
 from trainers.config import TrainConfig
 from trainers.models import build_generator, images_to_grid
 
-GENERATOR_ARTIFACT = "model/generator.pt"
+GENERATOR_ARTIFACT = "model/generator.pt"  # weights after the trial's last epoch
+BEST_ARTIFACT = "model/best_generator.pt"  # weights of the epoch with the best metric
 
 
 class GenerateError(ReportError):
@@ -62,20 +63,21 @@ def resolve_target(client: MlflowClient, ref: str) -> Target:
     raise GenerateError(f"sweep '{sweep.name}' has no trial with {sweep.metric} and saved generator weights")
 
 
-def load_generator(client: MlflowClient, run_id: str) -> tuple[nn.Module, TrainConfig]:
-    """Download `model/generator.pt` of a trial and rebuild its generator on CPU, eval mode."""
+def load_generator(client: MlflowClient, run_id: str, last: bool = False) -> tuple[nn.Module, TrainConfig]:
+    """Download a trial's generator (best epoch, or the last with `last`) and rebuild it on CPU."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     artifacts = {a.path for a in client.list_artifacts(run_id, "model")}
-    if GENERATOR_ARTIFACT not in artifacts:
-        raise GenerateError(f"run {run_id} has no {GENERATOR_ARTIFACT} (did it fail before its first epoch?)")
+    wanted = GENERATOR_ARTIFACT if last or BEST_ARTIFACT not in artifacts else BEST_ARTIFACT
+    if wanted not in artifacts:
+        raise GenerateError(f"run {run_id} has no {wanted} (did it fail before its first epoch?)")
     with tempfile.TemporaryDirectory(prefix="gansweep-gen-") as tmp:
-        local = client.download_artifacts(run_id, GENERATOR_ARTIFACT, tmp)
+        local = client.download_artifacts(run_id, wanted, tmp)
         try:
             saved = torch.load(local, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - corrupt or foreign file
-            raise GenerateError(f"run {run_id}: cannot load {GENERATOR_ARTIFACT}: {err}") from None
+            raise GenerateError(f"run {run_id}: cannot load {wanted}: {err}") from None
     if not isinstance(saved, dict) or "config" not in saved or "generator" not in saved:
-        raise GenerateError(f"run {run_id}: {GENERATOR_ARTIFACT} is not a gansweep generator file")
+        raise GenerateError(f"run {run_id}: {wanted} is not a gansweep generator file")
     cfg = TrainConfig.from_dict({**saved["config"], "device": "cpu"})
     model = build_generator(cfg)
     model.load_state_dict(saved["generator"])
@@ -142,6 +144,7 @@ def generate(
     interpolate: bool = False,
     anchors: int = 2,
     force: bool = False,
+    last: bool = False,
 ) -> tuple[Target, list[Path]]:
     """Write a grid (or individual PNGs, or a latent walk strip) and return what was written.
 
@@ -164,7 +167,7 @@ def generate(
 
     client = open_store(store)
     target = resolve_target(client, ref)
-    model, cfg = load_generator(client, target.run_id)
+    model, cfg = load_generator(client, target.run_id, last=last)
     if interpolate:
         z = latent_walk(latents(anchors, cfg.z_dim, seed), n)
     else:

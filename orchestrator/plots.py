@@ -20,6 +20,7 @@ matplotlib.use("Agg")  # before anything imports pyplot; we never do, but a call
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 if TYPE_CHECKING:
     from orchestrator.report import TrialRecord
@@ -175,6 +176,9 @@ def param_effects(table: pd.DataFrame, swept: Sequence[str], metric: str, path: 
             ax.scatter(numeric, part[best_col], color="tab:blue")
             if (numeric > 0).all() and numeric.max() / numeric.min() > 10:
                 ax.set_xscale("log")
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(4))
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
         else:
             cats = sorted(values.unique(), key=_sort_key)
             index = {c: i for i, c in enumerate(cats)}
@@ -184,6 +188,7 @@ def param_effects(table: pd.DataFrame, swept: Sequence[str], metric: str, path: 
             ax.scatter([index[c] for c in best.index], best.values, marker="_", s=600, color="tab:red",
                        label="best per value")
             ax.set_xticks(range(len(cats)), [str(c) for c in cats])
+            ax.set_xlim(-0.5, len(cats) - 0.5)
             ax.legend(fontsize=7)
         ax.set_xlabel(param)
         ax.set_ylabel(f"best {metric}")

@@ -698,8 +698,9 @@ def _parent_plots(client: MlflowClient, report: SweepReport, out: Path, tmp: Pat
             if image is None:
                 continue
             params = ", ".join(f"{p}={cell(row[p])}" for p in report.sweep.swept if p in row)
-            tiles.append((f"#{row['rank']} trial {row['trial']}\n{metric}={cell(row[f'best_{metric}'])} "
-                          f"(epoch {row['epochs']})\n{params}", image))
+            best, last = cell(row[f"best_{metric}"]), cell(row[f"last_{metric}"])
+            title = f"#{row['rank']} trial {row['trial']}: best {metric}={best} @ epoch {row['best_epoch']}"
+            tiles.append((f"{title}\nlast {last}, samples of epoch {row['epochs']}\n{params}", image))
         return plots.grid_mosaic(tiles, path) if tiles else None
 
     attempt("top_samples.png", mosaic)

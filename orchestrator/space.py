@@ -10,6 +10,7 @@ instead of being one more categorical TPE may ignore.
 from __future__ import annotations
 
 import itertools
+import pickle
 from typing import Any
 
 from ray import tune
@@ -62,7 +63,10 @@ class GridCrossedOptuna(Searcher):
         self._points = points
         self._samples = samples_per_point
         self._searchers = [
-            OptunaSearch(space=dict(sampled_space), metric=metric, mode=mode, seed=seed + i)
+            OptunaSearch(
+                space=OptunaSearch.convert_search_space(dict(sampled_space)), metric=metric, mode=mode,
+                seed=seed + i,
+            )
             if sampled_space
             else None
             for i in range(len(points))
@@ -97,11 +101,13 @@ class GridCrossedOptuna(Searcher):
         index = self._owner.get(trial_id)
         return None if index is None else self._searchers[index]
 
-    def get_state(self) -> dict:
-        return dict(self.__dict__)
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__dict__, f)
 
-    def set_state(self, state: dict) -> None:
-        self.__dict__.update(state)
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))
 
 
 def build_search(spec: SweepSpec) -> tuple[dict[str, Any], Searcher | None, int]:

@@ -126,13 +126,21 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _trial_error(trial: Any) -> str:
-    """The last line of the trial's exception: the reason a user reads in the table."""
-    error = None
-    try:
-        error = trial.get_error()
-    except Exception:  # noqa: BLE001 - best effort; older/newer Ray differ here
-        error = None
-    text = str(error) if error is not None else "unknown error"
+    """The last line of the trial's exception: the reason a user reads in the table.
+
+    Ray writes the traceback to `trial.error_file` on the driver's local path first; the copy
+    `trial.get_error()` reads from storage may not be synced yet when the callback runs.
+    """
+    text = ""
+    error_file = getattr(trial, "error_file", None)
+    if error_file and Path(error_file).exists():
+        text = Path(error_file).read_text(errors="replace")
+    if not text.strip():
+        try:
+            error = trial.get_error()
+        except Exception:  # noqa: BLE001 - best effort; Ray versions differ here
+            error = None
+        text = str(error) if error is not None else "unknown error"
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return (lines[-1] if lines else "unknown error")[:500]
 
@@ -163,11 +171,12 @@ class MLflowTrialLogger(Callback):
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
         self._last_checkpoint: dict[str, Any] = {}
+        self._best: dict[str, float] = {}
 
     # Tune pickles its callbacks with the experiment (for Tuner.restore); drop live handles.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_client=None, _runs={}, _last_step={}, _last_checkpoint={}, on_trial_done=None)
+        state.update(_client=None, _runs={}, _last_step={}, _last_checkpoint={}, _best={}, on_trial_done=None)
         return state
 
     @property
@@ -190,6 +199,8 @@ class MLflowTrialLogger(Callback):
             run_id = found[0].info.run_id
             history = self.client.get_metric_history(run_id, "d_loss")
             self._last_step[run_id] = max((m.step for m in history), default=0)
+            scores = self.client.get_metric_history(run_id, self.metric)
+            self._best[trial_id] = min((m.value for m in scores), default=math.inf)
             self.client.update_run(run_id, status="RUNNING")
         else:
             run_id = self._create_child(trial)
@@ -239,13 +250,22 @@ class MLflowTrialLogger(Callback):
         run_id = self.run_id(trial)
         self._last_checkpoint[trial.trial_id] = checkpoint
         step = int((trial.last_result or {}).get("training_iteration", 0))
-        with checkpoint.as_directory() as directory:
+        score = float((trial.last_result or {}).get(self.metric, math.nan))
+        improved = score < self._best.get(trial.trial_id, math.inf)  # False for NaN
+        if improved:
+            self._best[trial.trial_id] = score
+        with checkpoint.as_directory() as directory, tempfile.TemporaryDirectory() as tmp:
             grid = Path(directory) / "grid.png"
             if grid.exists():
-                with tempfile.TemporaryDirectory() as tmp:
-                    target = Path(tmp) / f"epoch_{step:03d}.png"
-                    target.write_bytes(grid.read_bytes())
-                    self.client.log_artifact(run_id, str(target), "grids")
+                target = Path(tmp) / f"epoch_{step:03d}.png"
+                target.write_bytes(grid.read_bytes())
+                self.client.log_artifact(run_id, str(target), "grids")
+            weights = Path(directory) / "generator.pt"
+            if improved and weights.exists():
+                # The generator of the best epoch so far (ASHA ranks by it; `generate` uses it).
+                best = Path(tmp) / "best_generator.pt"
+                best.write_bytes(weights.read_bytes())
+                self.client.log_artifact(run_id, str(best), "model")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         run_id = self.run_id(trial)

@@ -306,7 +306,7 @@ def test_real_sweep_table_matches_mlflow_histories(real_sweep: Any) -> None:
         epoch_s = [m.value for m in client.get_metric_history(rid, "epoch_s")]
         status = child.data.tags[TAG_STATUS]
         if status == "failed":  # lr 1e6 diverges in its first epoch
-            assert row["status"].startswith("failed"), row["status"]
+            assert row["status"].startswith("failed: ") and "diverged" in row["status"], row["status"]
             assert math.isnan(row[f"best_{metric}"]) and row["epochs"] == 0
             assert child.data.params["lr"] == "1000000.0"
             continue
