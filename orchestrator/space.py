@@ -14,7 +14,7 @@ import pickle
 from typing import Any
 
 from ray import tune
-from ray.tune.search import Searcher
+from ray.tune.search import BasicVariantGenerator, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator.spec import SweepSpec
@@ -110,12 +110,13 @@ class GridCrossedOptuna(Searcher):
             self.__dict__.update(pickle.load(f))
 
 
-def build_search(spec: SweepSpec) -> tuple[dict[str, Any], Searcher | None, int]:
-    """(param_space, search_alg or None for Tune's default, num_samples for TuneConfig)."""
+def build_search(spec: SweepSpec) -> tuple[dict[str, Any], Searcher | BasicVariantGenerator, int]:
+    """(param_space, search_alg, num_samples for TuneConfig)."""
     params = spec.search_params()
     if spec.search.algorithm != "optuna":
         space = {k: tune_domain(p.kind, list(p.values)) for k, p in params.items()}
-        return space, None, spec.search.num_samples
+        # Seeded, so the same spec samples the same trials (reproducible demo, comparable reruns).
+        return space, BasicVariantGenerator(random_state=spec.seed), spec.search.num_samples
     sampled = {k: tune_domain(p.kind, list(p.values)) for k, p in params.items() if p.kind != "grid"}
     points = grid_points(spec)
     searcher = GridCrossedOptuna(

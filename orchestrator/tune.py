@@ -186,6 +186,7 @@ def run(
                     num_samples=num_samples,
                     max_concurrent_trials=spec.resources.max_concurrent,
                     time_budget_s=spec.time_budget_s,
+                    reuse_actors=True,  # keep warm trial processes: no torch re-import per trial
                 ),
                 run_config=tune.RunConfig(
                     name=exp_dir.name,

@@ -391,7 +391,7 @@ def test_trial_config_merges_sampled_values(tmp_path: Path) -> None:
     spec = load(REPO / "search_spaces" / "demo.yaml")
     base = spec.base_train_config()
     assert isinstance(base, TrainConfig)
-    assert (base.conv_dim, base.epochs, base.image_size, base.seed) == (16, 4, 32, 0)
+    assert (base.conv_dim, base.epochs, base.image_size, base.seed) == (16, 15, 32, 0)
     np = pytest.importorskip("numpy")
     cfg = spec.trial_config({"conv_dim": np.int64(32), "lr": np.float64(3e-4), "optimizer": "rmsprop"})
     assert (cfg.conv_dim, cfg.lr, cfg.optimizer) == (32, 3e-4, "rmsprop")
@@ -452,9 +452,9 @@ def test_scheduler_metric_resolution(tmp_path: Path) -> None:
 
 def test_max_t(tmp_path: Path) -> None:
     assert _demo(tmp_path, scheduler__max_t=3).max_t() == 3
-    spec = _demo(tmp_path, train__report_every_images=400)
-    assert spec.max_t() == 4 * 4  # 1600 synthetic images / 400 per report, 4 epochs
-    assert spec.max_t(images=800) == 4 * 2
+    spec = _demo(tmp_path, train__report_every_images=2000)
+    assert spec.max_t() == 15 * 4  # 8000 synthetic images / 2000 per report, 15 epochs
+    assert spec.max_t(images=4000) == 15 * 2
 
 
 def test_metric_name_rule_matches_trainers_fid() -> None:
@@ -474,7 +474,7 @@ def test_data_config(tmp_path: Path) -> None:
 
     cfg = _demo(tmp_path, seed=7).data_config()
     assert isinstance(cfg, DataConfig)
-    assert (cfg.source, cfg.image_size, cfg.count, cfg.seed, cfg.path) == ("synthetic", 32, 1600, 7, None)
+    assert (cfg.source, cfg.image_size, cfg.count, cfg.seed, cfg.path) == ("synthetic", 32, 8000, 7, None)
     folder = tmp_path / "imgs"
     folder.mkdir()
     cfg = load(REPO / "search_spaces" / "celeba.yaml", {"data.path": str(folder)}).data_config()
