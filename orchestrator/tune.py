@@ -47,6 +47,8 @@ class SweepResult:
 
 def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
     """Decode/cache the dataset and the real FID statistics once, in the driver."""
+    if spec.metrics.backbone == "inception":  # fail on missing weights before decoding any data
+        fid.resolve_inception_weights(spec.metrics.weights)
     prepared = data_mod.prepare(spec.data_config(), progress=progress)
     images = prepared.load(mmap=True)
     metrics = spec.metrics
