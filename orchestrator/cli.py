@@ -112,6 +112,9 @@ def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, add
         check_ray_address(address, sweep)
     result = tune_mod.run(sweep, resume=resume, address=address, verbose=verbose)
     print_summary(sweep, result)
+    if result.interrupted:
+        click.echo(f"gansweep: sweep interrupted; finish it with: gansweep run {spec} --resume", err=True)
+        sys.exit(130)
 
 
 @main.command()

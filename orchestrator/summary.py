@@ -55,6 +55,7 @@ def print_summary(spec: SweepSpec, result: SweepResult) -> None:
                 value = _short_status(str(value))
             cells.append(_cell(value))
         table.add_row(*cells)
+    console.print()  # the live table above may leave the cursor at the end of its last line
     console.print(table)
     best = frame.iloc[0]
     params = {p: _plain(best[p]) for p in swept}

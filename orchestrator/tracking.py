@@ -110,7 +110,8 @@ def start_sweep_run(
     if spec.source_path is not None and Path(spec.source_path).exists():
         client.log_artifact(run_id, str(spec.source_path), "spec")
     state_file.parent.mkdir(parents=True, exist_ok=True)
-    state_file.write_text(json.dumps({"parent_run_id": run_id, "experiment_id": experiment_id}))
+    state = {"parent_run_id": run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}
+    state_file.write_text(json.dumps(state))
     return experiment_id, run_id
 
 

@@ -42,7 +42,7 @@ class SweepResult:
     experiment_id: str
     wall_s: float
     prepare_s: float
-    trials: list[dict[str, Any]]
+    interrupted: bool
 
 
 def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
@@ -149,6 +149,8 @@ def run(
     """Run (or resume) the sweep to the end and return where its record lives."""
     started = time.perf_counter()
     exp_dir = experiment_dir(spec, resume)
+    if resume:
+        check_resumable(spec, exp_dir)
     inputs, stats_info = prepare_inputs(spec, progress=progress)
     prepare_s = time.perf_counter() - started
 
@@ -203,26 +205,45 @@ def run(
     finally:
         table.close()
 
-    trials = [
-        {"trial_id": r.metrics.get("trial_id"), "error": str(r.error) if r.error else None, **r.metrics}
-        for r in grid
-    ]
+    del grid  # everything worth keeping is in MLflow; the summary reads it from there
     client = tracking.client_for(spec.tracking_uri)
+    interrupted = _interrupted(client, experiment_id, parent_run_id, spec)
     from orchestrator.report import log_sweep_report  # table + plots to the parent run; never raises
 
     log_sweep_report(client, parent_run_id)
-    client.set_terminated(parent_run_id, status="FINISHED")
-    (exp_dir / STATE_FILE).write_text(
-        json.dumps({"parent_run_id": parent_run_id, "experiment_id": experiment_id, "finished": True})
-    )
+    client.set_terminated(parent_run_id, status="KILLED" if interrupted else "FINISHED")
+    state = {"parent_run_id": parent_run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}
+    (exp_dir / STATE_FILE).write_text(json.dumps({**state, "finished": not interrupted}))
     return SweepResult(
         experiment_dir=exp_dir,
         parent_run_id=parent_run_id,
         experiment_id=experiment_id,
         wall_s=time.perf_counter() - started,
         prepare_s=prepare_s,
-        trials=trials,
+        interrupted=interrupted,
     )
+
+
+def _interrupted(client: Any, experiment_id: str, parent_run_id: str, spec: SweepSpec) -> bool:
+    """True when fit() returned early (Ctrl-C): a trial is still open, or (no time budget) some
+    planned trial never started. `--resume` then finishes the sweep."""
+    children = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{tracking.PARENT}` = '{parent_run_id}'", max_results=10_000
+    )
+    if any(c.data.tags.get(tracking.TAG_STATUS) == "running" for c in children):
+        return True
+    return spec.time_budget_s is None and len(children) < spec.grid_size()
+
+
+def check_resumable(spec: SweepSpec, exp_dir: Path) -> None:
+    """A sweep is resumed with the spec it started with; anything else would mix two experiments."""
+    state_file = exp_dir / STATE_FILE
+    saved = json.loads(state_file.read_text()) if state_file.exists() else {}
+    if saved.get("spec_hash") not in (None, spec.spec_hash):
+        raise SweepError(
+            f"--resume: {spec.source_path or spec.name} changed since sweep {exp_dir.name} started "
+            f"(spec hash {saved['spec_hash']} -> {spec.spec_hash}); run it without --resume for a new sweep"
+        )
 
 
 __all__ = ["SweepError", "SweepResult", "console", "prepare_inputs", "run"]

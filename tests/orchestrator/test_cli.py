@@ -70,3 +70,13 @@ def test_missing_inception_weights_stop_the_run_before_any_trial(
     assert code == 2, out + err
     assert "pt_inception-2015-12-05-6726825d.pth" in err and "metrics.weights" in err
     assert not list((tmp_path / "runs").glob("*/*/result.json")), "no trial may have started"
+
+
+def test_resume_refuses_a_changed_spec(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path)
+    sweep_dir = tmp_path / "runs" / "tiny"
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "gansweep.json").write_text('{"parent_run_id": "x", "spec_hash": "0123456789abcdef"}')
+    code, out, err = _invoke("run", str(spec), "--resume")
+    assert code == 2, out + err
+    assert "changed since sweep tiny started" in err

@@ -97,3 +97,38 @@ def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -
         trial_id = run.data.tags["gansweep.trial_id"]
         if trial_id in finished_before:  # finished trials were not rerun
             assert len(steps) == finished_before[trial_id]
+
+
+def test_ctrl_c_ends_with_a_resume_hint_and_resume_finishes(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, name="interrupted", **{"train.epochs": 3})
+    proc = subprocess.Popen(
+        [*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    client = store(tmp_path)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(1)
+        experiment = client.get_experiment_by_name("interrupted") if (tmp_path / "mlruns").exists() else None
+        if experiment is not None and client.search_runs(
+            [experiment.experiment_id], "tags.`gansweep.kind` = 'trial'"
+        ):
+            break
+    assert proc.poll() is None, "the sweep finished before Ctrl-C"
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal sends to the foreground group
+    try:
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-3000:]
+    assert "--resume" in err
+
+    parent, _ = sweep_runs(client, "interrupted")
+    assert parent.info.status == "KILLED"
+    done = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    parent, children = sweep_runs(client, "interrupted")
+    assert parent.info.status == "FINISHED"
+    assert len({c.data.tags["gansweep.trial_id"] for c in children}) == len(children) == 6
+    assert all(c.data.tags["gansweep.status"] in {"completed", "stopped"} for c in children)
