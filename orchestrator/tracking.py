@@ -112,6 +112,8 @@ def start_sweep_run(
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state = {"parent_run_id": run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}
     state_file.write_text(json.dumps(state))
+    # The resolved spec also lives beside Tune's results (and inside every trial checkpoint).
+    (state_file.parent / "resolved_spec.json").write_text(json.dumps(resolved, indent=2, default=str))
     return experiment_id, run_id
 
 

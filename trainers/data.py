@@ -31,7 +31,7 @@ import multiprocessing
 import os
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -134,21 +134,12 @@ def prepare(
             "seed": cfg.seed,
             "version": SYNTHETIC_VERSION,
         }
-        fingerprint = stable_hash(payload)
-        npy = root / f"{fingerprint}.npy"
-        hit = _cached(npy, fingerprint)
-        if hit is not None:
-            return hit
-        with locked(npy):
-            hit = _cached(npy, fingerprint)
-            if hit is not None:
-                return hit
 
-            def write_synthetic(tmp: Path) -> None:
-                np.save(tmp, synthetic_faces(count, cfg.image_size, cfg.seed))
+        def write_synthetic(tmp: Path) -> tuple[int, int]:
+            np.save(tmp, synthetic_faces(count, cfg.image_size, cfg.seed))
+            return count, 0
 
-            atomic_write(npy, write_synthetic)
-            return _finish(npy, fingerprint, cfg, count, 0, payload)
+        return _cached_or_built(root, payload, cfg, write_synthetic)
 
     src = _open_source(cfg)
     names = src.names
@@ -166,6 +157,18 @@ def prepare(
         "seed": cfg.seed if limit is not None else None,  # without a subset the seed changes nothing
         "transform": TRANSFORM_VERSION,
     }
+
+    def write_real(tmp: Path) -> tuple[int, int]:
+        return _build(src, names, cfg.image_size, tmp, progress, workers)
+
+    return _cached_or_built(root, payload, cfg, write_real)
+
+
+def _cached_or_built(
+    root: Path, payload: dict[str, Any], cfg: DataConfig, write: Callable[[Path], tuple[int, int]]
+) -> PreparedData:
+    """The cache entry keyed by ``payload``; built by exactly one process (lock, re-check, atomic
+    rename), ``write(tmp)`` returning (images kept, images skipped)."""
     fingerprint = stable_hash(payload)
     npy = root / f"{fingerprint}.npy"
     hit = _cached(npy, fingerprint)
@@ -177,10 +180,10 @@ def prepare(
             return hit
         result: dict[str, int] = {}
 
-        def write_real(tmp: Path) -> None:
-            result["count"], result["skipped"] = _build(src, names, cfg.image_size, tmp, progress, workers)
+        def write_counted(tmp: Path) -> None:
+            result["count"], result["skipped"] = write(tmp)
 
-        atomic_write(npy, write_real)
+        atomic_write(npy, write_counted)
         return _finish(npy, fingerprint, cfg, result["count"], result["skipped"], payload)
 
 

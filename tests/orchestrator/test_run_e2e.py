@@ -26,6 +26,7 @@ def test_sweep_records_every_trial_and_asha_stops_some(tmp_path: Path) -> None:
     assert parent.info.status == "FINISHED"
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "spec")}
     assert "spec/resolved_spec.json" in parent_artifacts
+    assert (tmp_path / "runs" / "tiny" / "resolved_spec.json").exists()
 
     statuses = {c.data.tags["gansweep.status"] for c in children}
     assert "completed" in statuses
