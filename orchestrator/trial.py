@@ -78,6 +78,12 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
     # when several trials share a machine).
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     torch.set_num_threads(max(1, int(cpus)))
+    for shared in (inputs.data_path, inputs.stats_path):
+        if shared is not None and not Path(shared).exists():
+            raise FileNotFoundError(
+                f"{shared} (prepared by the driver) is not visible on node {ray.util.get_node_ip_address()}: "
+                "put $GANSWEEP_CACHE_DIR on storage shared by all nodes (see docker/README.md)"
+            )
     data = np.load(inputs.data_path, mmap_mode="r")
     metric = None
     if inputs.stats_path is not None:
