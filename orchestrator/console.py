@@ -75,6 +75,8 @@ class LiveTrialTable(Callback):
         self._refresh()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if result.get("already_finished"):
+            return
         row = self._row(trial)
         row["epoch"] = int(result.get("training_iteration", 0))
         value = result.get(self.metric)
@@ -86,7 +88,10 @@ class LiveTrialTable(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
         row = self._row(trial)
-        row["status"] = "completed" if last.get("final") else f"stopped@{row['epoch']}"
+        if last.get("already_finished"):
+            row["status"] = "done before resume"
+        else:
+            row["status"] = "completed" if last.get("final") else f"stopped@{row['epoch']}"
         self._refresh()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

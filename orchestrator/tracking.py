@@ -160,6 +160,7 @@ class MLflowTrialLogger(Callback):
         metric: str,
         backbone: str,
         swept: list[str],
+        done_dir: str | None = None,
         on_trial_done: Callable[[str, str], None] | None = None,
     ) -> None:
         self.uri = uri
@@ -169,6 +170,7 @@ class MLflowTrialLogger(Callback):
         self.metric = metric
         self.backbone = backbone
         self.swept = swept
+        self.done_dir = done_dir
         self.on_trial_done = on_trial_done
         self._client: MlflowClient | None = None
         self._runs: dict[str, str] = {}
@@ -204,7 +206,8 @@ class MLflowTrialLogger(Callback):
             self._last_step[run_id] = max((m.step for m in history), default=0)
             scores = self.client.get_metric_history(run_id, self.metric)
             self._best[trial_id] = min((m.value for m in scores), default=math.inf)
-            self.client.update_run(run_id, status="RUNNING")
+            if not self._recorded_as_finished(trial):
+                self.client.update_run(run_id, status="RUNNING")
         else:
             run_id = self._create_child(trial)
         self._runs[trial_id] = run_id
@@ -235,6 +238,8 @@ class MLflowTrialLogger(Callback):
         self.run_id(trial)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if result.get("already_finished"):
+            return  # a trial ending again after a restore (orchestrator/trial.py); nothing new
         run_id = self.run_id(trial)
         step = int(result.get("training_iteration", 0))
         if step <= self._last_step.get(run_id, 0):
@@ -250,6 +255,8 @@ class MLflowTrialLogger(Callback):
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        if self._recorded_as_finished(trial):
+            return
         run_id = self.run_id(trial)
         self._last_checkpoint[trial.trial_id] = checkpoint
         step = int((trial.last_result or {}).get("training_iteration", 0))
@@ -284,7 +291,12 @@ class MLflowTrialLogger(Callback):
         run_id = self.run_id(trial)
         self._finish(trial, run_id, "failed", f"failed: {_trial_error(trial)}", "FAILED")
 
+    def _recorded_as_finished(self, trial: Any) -> bool:
+        return self.done_dir is not None and (Path(self.done_dir) / trial.trial_id).exists()
+
     def _finish(self, trial: Any, run_id: str, status: str, detail: str, mlflow_status: str) -> None:
+        if self._recorded_as_finished(trial):
+            return  # recorded before the driver restarted; the restored trial only ended again
         self.client.set_tag(run_id, TAG_STATUS, status)
         self.client.set_tag(run_id, TAG_DETAIL, detail)
         checkpoint = self._last_checkpoint.get(trial.trial_id) or trial.checkpoint
@@ -297,6 +309,9 @@ class MLflowTrialLogger(Callback):
         if self.on_trial_done is not None:
             self.on_trial_done(run_id, status)
         self.client.set_terminated(run_id, status=mlflow_status)
+        if self.done_dir is not None:  # read by the trainable after a restore (orchestrator/trial.py)
+            Path(self.done_dir).mkdir(parents=True, exist_ok=True)
+            (Path(self.done_dir) / trial.trial_id).write_text(status)
 
 
 def _logged_keys(result: dict) -> set[str]:

@@ -30,6 +30,7 @@ STATE_FILE = "state.pt"
 GRID_FILE = "grid.png"
 GENERATOR_FILE = "generator.pt"
 CONFIG_FILE = "trial_config.json"
+ALREADY_FINISHED = "already_finished"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class TrialInputs:
     weights: str | None
     metric_batch_size: int
     resolved_spec: dict[str, Any]
+    done_dir: str | None = None  # markers of trials MLflow already recorded as finished (see below)
+    asha_metric: str = "fid"
 
 
 def _device(requested: str) -> str:
@@ -73,6 +76,13 @@ def _write_checkpoint(directory: Path, report: EpochReport, cfg: TrainConfig, sp
 
 def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
     """Tune function trainable. `sampled` is the trial's config from the search space."""
+    # Tune snapshots its experiment state periodically; a driver killed after a trial ended (and
+    # MLflow recorded it) but before the next snapshot would restore that trial as unfinished.
+    # The driver leaves a marker when a trial ends, and such a trial ends again at once here.
+    if inputs.done_dir and (Path(inputs.done_dir) / tune.get_context().get_trial_id()).exists():
+        # Tune insists on its metric in every result; the tracker ignores this one.
+        tune.report({inputs.asha_metric: float("nan"), ALREADY_FINISHED: 1.0})
+        return
     cfg = trial_config(inputs, sampled)
     # One torch thread pool per trial, sized to the CPUs Tune reserved for it (no oversubscription
     # when several trials share a machine).

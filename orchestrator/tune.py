@@ -45,7 +45,9 @@ class SweepResult:
     interrupted: bool
 
 
-def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
+def prepare_inputs(
+    spec: SweepSpec, progress: bool = True, done_dir: Path | None = None
+) -> tuple[TrialInputs, dict[str, Any]]:
     """Decode/cache the dataset and the real FID statistics once, in the driver."""
     if spec.metrics.backbone == "inception":  # fail on missing weights before decoding any data
         fid.resolve_inception_weights(spec.metrics.weights)
@@ -75,6 +77,8 @@ def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs,
         weights=metrics.weights,
         metric_batch_size=metrics.batch_size,
         resolved_spec=spec.resolved(),
+        done_dir=str(done_dir) if done_dir is not None else None,
+        asha_metric=spec.asha_metric,
     )
     info = {
         "dataset": str(prepared.path),
@@ -151,7 +155,8 @@ def run(
     exp_dir = experiment_dir(spec, resume)
     if resume:
         check_resumable(spec, exp_dir)
-    inputs, stats_info = prepare_inputs(spec, progress=progress)
+    done_dir = exp_dir / "finished_trials"
+    inputs, stats_info = prepare_inputs(spec, progress=progress, done_dir=done_dir)
     prepare_s = time.perf_counter() - started
 
     experiment_id, parent_run_id = tracking.start_sweep_run(
@@ -168,6 +173,7 @@ def run(
         metric=spec.asha_metric,
         backbone=spec.metrics.backbone,
         swept=swept,
+        done_dir=str(done_dir),
     )
     resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, inputs=inputs), resources)
