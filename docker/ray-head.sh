@@ -27,10 +27,7 @@ args=(
   --ray-client-server-port "${GANSWEEP_RAY_CLIENT_PORT:-10001}"
   --disable-usage-stats
 )
-if [[ -n "${GANSWEEP_RAY_NUM_CPUS:-}" ]]; then args+=(--num-cpus "${GANSWEEP_RAY_NUM_CPUS}"); fi
-if [[ -n "${GANSWEEP_RAY_NUM_GPUS:-}" ]]; then args+=(--num-gpus "${GANSWEEP_RAY_NUM_GPUS}"); fi
-if [[ -n "${GANSWEEP_RAY_NODE_IP:-}" ]]; then args+=(--node-ip-address "${GANSWEEP_RAY_NODE_IP}"); fi
-if [[ -n "${GANSWEEP_RAY_TEMP_DIR:-}" ]]; then args+=(--temp-dir "${GANSWEEP_RAY_TEMP_DIR}"); fi
-if [[ "${GANSWEEP_RAY_BLOCK:-1}" == "1" ]]; then args+=(--block); fi
+# shellcheck source=docker/ray-node-args.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ray-node-args.sh"
 
 exec ray start "${args[@]}" "$@"

@@ -15,7 +15,6 @@ import math
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +160,6 @@ class MLflowTrialLogger(Callback):
         backbone: str,
         swept: list[str],
         done_dir: str | None = None,
-        on_trial_done: Callable[[str, str], None] | None = None,
     ) -> None:
         self.uri = uri
         self.experiment_id = experiment_id
@@ -171,7 +169,6 @@ class MLflowTrialLogger(Callback):
         self.backbone = backbone
         self.swept = swept
         self.done_dir = done_dir
-        self.on_trial_done = on_trial_done
         self._client: MlflowClient | None = None
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
@@ -181,7 +178,7 @@ class MLflowTrialLogger(Callback):
     # Tune pickles its callbacks with the experiment (for Tuner.restore); drop live handles.
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_client=None, _runs={}, _last_step={}, _last_checkpoint={}, _best={}, on_trial_done=None)
+        state.update(_client=None, _runs={}, _last_step={}, _last_checkpoint={}, _best={})
         return state
 
     @property
@@ -306,8 +303,6 @@ class MLflowTrialLogger(Callback):
                     path = Path(directory) / name
                     if path.exists():
                         self.client.log_artifact(run_id, str(path), folder)
-        if self.on_trial_done is not None:
-            self.on_trial_done(run_id, status)
         self.client.set_terminated(run_id, status=mlflow_status)
         if self.done_dir is not None:  # read by the trainable after a restore (orchestrator/trial.py)
             Path(self.done_dir).mkdir(parents=True, exist_ok=True)

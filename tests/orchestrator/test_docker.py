@@ -19,7 +19,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 BIN = Path(sys.executable).parent
-SCRIPTS = ("ray-head.sh", "ray-worker.sh", "mlflow-server.sh", "healthcheck.sh")
+SCRIPTS = ("ray-head.sh", "ray-worker.sh", "ray-node-args.sh", "mlflow-server.sh", "healthcheck.sh")
 IN_IMAGE = "/opt/gansweep/docker/"
 
 
