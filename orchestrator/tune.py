@@ -196,7 +196,10 @@ def run(
                     num_samples=num_samples,
                     max_concurrent_trials=spec.resources.max_concurrent,
                     time_budget_s=spec.time_budget_s,
-                    reuse_actors=True,  # keep warm trial processes: no torch re-import per trial
+                    # Locally, warm trial processes save a torch import per trial. On a cluster a
+                    # reused actor would pin trials to the nodes that came up first (a worker's
+                    # first actor waits for its runtime_env), so trials get fresh actors there.
+                    reuse_actors=address is None,
                 ),
                 run_config=tune.RunConfig(
                     name=exp_dir.name,
