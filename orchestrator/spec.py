@@ -9,19 +9,23 @@ Schema (every section optional except ``name``; unknown keys are errors everywhe
 
     name: demo                 # [A-Za-z0-9_.-]+
     seed: 0
-    storage: runs              # Ray results dir, relative to the process cwd
+    storage: runs              # Ray results dir: a path (made absolute) or a URI (s3://, gs://, file://)
     time_budget_s: null
     data: {source: synthetic|folder|zip|celeba, path: null, image_size: 32, limit: null, count: 2000}
     model: {family: dcgan|wgan_gp, fc: false, z_dim: 100, conv_dim: 32, d_dropout: 0.0}
     train: {epochs: 5, batch_size: 64, optimizer: adam|rmsprop|sgd, lr: 2.0e-4, ...}
-    search: {algorithm: grid|random|optuna, num_samples: 1, params: {NAME: {KIND: VALUES}}}
+    search: {algorithm: grid|random|optuna, num_samples: 1, startup_trials: null,
+             params: {NAME: {KIND: VALUES}}}
     metrics: {backbone: rand|inception, samples: 1000, real_samples: null, every: 1, kid: true,
-              weights: null, batch_size: 250}
-    scheduler: {type: asha|none, metric: fid, mode: min, grace_period: 1, reduction_factor: 2, max_t: null}
-    resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent: 2}
-    tracking: {uri: null, experiment: null}
+              weights: null, batch_size: 250, final_samples: null, final_top_k: 3}
+    scheduler: {type: asha|hyperband|none, metric: fid, mode: min, grace_period: 1, reduction_factor: 2,
+                max_t: null, signal: raw|best|smoothed, smoothing: 0.5}
+    resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent: 2, max_failures: 2}
+    checkpoint: {every: null, num_to_keep: 2}
+    tracking: {uri: null, experiment: null}   # null uri: $MLFLOW_TRACKING_URI, else ./mlruns SQLite
 
-Search params (``search.params``) are keyed by a flat model/train field name and hold exactly one
+Search params (``search.params``) are keyed by a flat model/train field name (or ``seed``, for
+replicates that differ) and hold exactly one
 of ``grid: [..]`` (every value is tried; Tune crosses grids with ``num_samples``), ``choice: [..]``
 (sampled), ``uniform: [lo, hi]`` / ``loguniform: [lo, hi]`` (float fields) or ``randint: [lo, hi]``
 (int fields, both bounds INCLUSIVE: convert with ``tune.randint(lo, hi + 1)``). Every listed value
@@ -29,6 +33,9 @@ and both bounds are validated with the same rules as the ``model``/``train`` sec
 
 Relative paths (``data.path``, ``storage``, ``metrics.weights``) are resolved against the process
 cwd at load time and stored absolute, because Ray trials run in other working directories.
+
+``load(..., check_data=False)`` previews a spec whose data is not on this machine (``validate
+--no-data``): the data path is then only resolved, not checked.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from trainers.cache import stable_hash
 from trainers.config import TRAIN_FIELDS, TrainConfig
 
 __all__ = [
+    "CheckpointSpec",
     "DataSpec",
     "MetricsSpec",
     "ModelSpec",
@@ -70,6 +78,7 @@ __all__ = [
     "SweepSpec",
     "TrackingSpec",
     "TrainSpec",
+    "default_tracking_uri",
     "from_dict",
     "load",
     "parse_overrides",
@@ -78,6 +87,7 @@ __all__ = [
 PARAM_KINDS: tuple[str, ...] = ("grid", "choice", "uniform", "loguniform", "randint")
 DISTRIBUTIONS: frozenset[str] = frozenset({"uniform", "loguniform", "randint"})
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # two+ letters: not a Windows drive
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -152,6 +162,11 @@ def _one_of(*allowed: Any) -> Callable[[str, Any], None]:
     return rule
 
 
+def _checks_data(info: ValidationInfo) -> bool:
+    """Whether this validation may look at the data (``load(..., check_data=False)`` turns it off)."""
+    return bool((info.context or {}).get("check_data", True))
+
+
 def _resolve_path(raw: str) -> str:
     return str((Path.cwd() / Path(raw).expanduser()).resolve())
 
@@ -211,7 +226,7 @@ class DataSpec(_Section):
         if not v.strip():
             raise ValueError("path must not be empty")
         resolved = _resolve_path(v)
-        if not os.path.exists(resolved):
+        if _checks_data(info) and not os.path.exists(resolved):
             raise ValueError(f"path does not exist: {resolved}")
         return resolved
 
@@ -326,8 +341,9 @@ class SearchSpec(_Section):
 
     algorithm: Literal["grid", "random", "optuna"] = "random"
     num_samples: int = 1
+    startup_trials: int | None = None  # Optuna's random start-up trials (None: sized by the searcher)
     params: dict[str, ParamEntry] = Field(default_factory=dict)
-    _rules = {"num_samples": _ge(1)}
+    _rules = {"num_samples": _ge(1), "startup_trials": _ge(1)}
 
     @field_validator("params", mode="before")
     @classmethod
@@ -345,7 +361,23 @@ class MetricsSpec(_Section):
     kid: bool = True
     weights: str | None = None
     batch_size: int = 250
-    _rules = {"samples": _ge(2), "real_samples": _ge(2), "every": _ge(1), "batch_size": _ge(1)}
+    final_samples: int | None = None  # end-of-sweep re-measurement sample count (None: decided downstream)
+    final_top_k: int = 3  # how many of the best trials are re-measured (0: none)
+    _rules = {
+        "samples": _ge(2),
+        "real_samples": _ge(2),
+        "every": _ge(1),
+        "batch_size": _ge(1),
+        "final_samples": _ge(0),
+        "final_top_k": _ge(0),
+    }
+
+    @field_validator("final_samples")
+    @classmethod
+    def _final_samples(cls, v: int | None) -> int | None:
+        if v == 1:
+            raise ValueError("final_samples must be 0 (no re-measurement) or >= 2, got 1")
+        return v
 
     @field_validator("weights")
     @classmethod
@@ -363,13 +395,21 @@ class MetricsSpec(_Section):
 class SchedulerSpec(_Section):
     """Early stopping. ``metric`` is ``fid``/``kid`` or a full protocol name; lower is better."""
 
-    type: Literal["asha", "none"] = "asha"
+    type: Literal["asha", "hyperband", "none"] = "asha"
     metric: str = "fid"
     mode: Literal["min"] = "min"
     grace_period: int = 1
     reduction_factor: float = 2
     max_t: int | None = None
-    _rules = {"grace_period": _ge(1), "reduction_factor": _gt(1), "max_t": _ge(1)}
+    # what a rung decision reads: the latest value, the best so far, or an exponential smoothing
+    signal: Literal["raw", "best", "smoothed"] = "best"
+    smoothing: float = 0.5  # weight of the history in the smoothed signal
+    _rules = {
+        "grace_period": _ge(1),
+        "reduction_factor": _gt(1),
+        "max_t": _ge(1),
+        "smoothing": _unit(False),
+    }
 
 
 class ResourcesSpec(_Section):
@@ -378,7 +418,13 @@ class ResourcesSpec(_Section):
     cpus_per_trial: float = 1
     gpus_per_trial: float = 0
     max_concurrent: int = 2
-    _rules = {"cpus_per_trial": _gt(0), "gpus_per_trial": _ge(0), "max_concurrent": _ge(1)}
+    max_failures: int = 2  # restarts of a trial from its last checkpoint after its worker died
+    _rules = {
+        "cpus_per_trial": _gt(0),
+        "gpus_per_trial": _ge(0),
+        "max_concurrent": _ge(1),
+        "max_failures": _ge(0),
+    }
 
     @field_validator("gpus_per_trial")
     @classmethod
@@ -388,12 +434,25 @@ class ResourcesSpec(_Section):
         return v
 
 
-def _default_tracking_uri() -> str:
-    return f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
+class CheckpointSpec(_Section):
+    """When trials write their resume state; null ``every``: at scheduler rungs and at the end."""
+
+    every: int | None = None
+    num_to_keep: int = 2
+    _rules = {"every": _ge(1), "num_to_keep": _ge(1)}
+
+
+def default_tracking_uri() -> str:
+    """The one rule for an unset ``tracking.uri``: ``$MLFLOW_TRACKING_URI``, else SQLite under ./mlruns.
+
+    The fallback is absolute because Ray trials and callbacks run in other working directories.
+    """
+    local = f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or local
 
 
 class TrackingSpec(_Section):
-    """MLflow store: null uri -> SQLite under ./mlruns (absolute); null experiment -> spec name."""
+    """MLflow store: null uri -> ``default_tracking_uri()``; null experiment -> spec name."""
 
     uri: str | None = Field(default=None, validate_default=True)
     experiment: str | None = None
@@ -402,21 +461,33 @@ class TrackingSpec(_Section):
     @classmethod
     def _uri(cls, v: str | None) -> str:
         if v is None:
-            return _default_tracking_uri()
+            return default_tracking_uri()
         if not v.strip():
             raise ValueError("uri must not be empty (use null for the local SQLite store)")
         return v
 
 
+class _SeedSpec(_Section):
+    """The top-level ``seed`` as a searchable field (replicates that differ)."""
+
+    seed: int = 0
+    _rules = {"seed": _ge(0)}
+
+
 # fields that may be searched, and which distributions each accepts
-SEARCHABLE: tuple[str, ...] = tuple(ModelSpec.model_fields) + tuple(TrainSpec.model_fields)
+SEARCHABLE: tuple[str, ...] = tuple(ModelSpec.model_fields) + tuple(TrainSpec.model_fields) + ("seed",)
 assert set(SEARCHABLE) <= TRAIN_FIELDS, "spec fields must be TrainConfig fields"
+
+
+def _section_of(name: str) -> type[_Section]:
+    if name in ModelSpec.model_fields:
+        return ModelSpec
+    return TrainSpec if name in TrainSpec.model_fields else _SeedSpec
 
 
 def _field_type(name: str) -> type | None:
     """int/float for numeric fields (Optional unwrapped), else None."""
-    section = ModelSpec if name in ModelSpec.model_fields else TrainSpec
-    ann = section.model_fields[name].annotation
+    ann = _section_of(name).model_fields[name].annotation
     args = [a for a in typing.get_args(ann) if a is not type(None)] or [ann]
     return args[0] if len(args) == 1 and args[0] in (int, float) else None
 
@@ -450,6 +521,7 @@ class SweepSpec(_Section):
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     _rules = {"seed": _ge(0), "time_budget_s": _gt(0)}
     _source_path: Path | None = PrivateAttr(default=None)
@@ -464,8 +536,14 @@ class SweepSpec(_Section):
     @field_validator("storage")
     @classmethod
     def _storage(cls, v: str) -> str:
+        """A URI (``s3://``, ``gs://``, ``file://``, any pyarrow filesystem) goes to Ray as is."""
         if not v.strip():
             raise ValueError("storage must not be empty")
+        scheme = URI_RE.match(v)
+        if scheme:
+            if not v[scheme.end() :].strip("/"):
+                raise ValueError(f"storage URI names no location after {scheme.group(0)}, got {v!r}")
+            return v
         return _resolve_path(v)
 
     @field_validator("search")
@@ -484,7 +562,7 @@ class SweepSpec(_Section):
         if metrics is not None:
             names = _metric_names(metrics)
             if _resolve_metric(sched.metric, names) is None:
-                who = "ASHA" if sched.type == "asha" else "the search"
+                who = {"asha": "ASHA", "hyperband": "HyperBand"}.get(sched.type, "the search")
                 why = " (metrics.kid is false)" if sched.metric.startswith("kid") and not metrics.kid else ""
                 raise _FieldValueError(
                     f"metric {sched.metric!r} is not reported by trials{why}; "
@@ -516,14 +594,28 @@ class SweepSpec(_Section):
 
     @property
     def tracking_uri(self) -> str:
-        return self.tracking.uri or _default_tracking_uri()
+        return self.tracking.uri or default_tracking_uri()
 
     @property
     def experiment(self) -> str:
         return self.tracking.experiment or self.name
 
     @property
+    def storage_uri(self) -> str:
+        """What Ray gets as ``storage_path``: the absolute local folder or the URI as written."""
+        return self.storage
+
+    @property
+    def storage_is_local(self) -> bool:
+        return URI_RE.match(self.storage) is None or self.storage.startswith("file://")
+
+    @property
     def storage_path(self) -> Path:
+        """The local results folder (a ``file://`` URI's path); remote storage has none (ValueError)."""
+        if self.storage.startswith("file://"):
+            return Path(self.storage.removeprefix("file://"))
+        if URI_RE.match(self.storage):
+            raise ValueError(f"storage {self.storage} is remote: it has no local path")
         return Path(self.storage)
 
     @property
@@ -680,7 +772,8 @@ def _plain(v: Any) -> Any:
 
 def _validated_value(name: str, value: Any, model: ModelSpec, train: TrainSpec) -> Any:
     """Validate one value of a model/train field by rebuilding that section with it substituted."""
-    section: BaseModel = model if name in ModelSpec.model_fields else train
+    owner = _section_of(name)
+    section: BaseModel = model if owner is ModelSpec else train if owner is TrainSpec else _SeedSpec()
     try:
         rebuilt = type(section).model_validate({**section.model_dump(), name: value})
     except ValidationError as err:
@@ -921,8 +1014,17 @@ def _deep_copy(v: Any) -> Any:
     return v
 
 
-def from_dict(data: Any, source: str = "<spec>", overrides: Mapping[str, str] | None = None) -> SweepSpec:
-    """Validate an already-parsed spec (e.g. a saved ``resolved()`` dict); errors name ``source``."""
+def from_dict(
+    data: Any,
+    source: str = "<spec>",
+    overrides: Mapping[str, str] | None = None,
+    *,
+    check_data: bool = True,
+) -> SweepSpec:
+    """Validate an already-parsed spec (e.g. a saved ``resolved()`` dict); errors name ``source``.
+
+    ``check_data=False`` skips every check that needs the data on this machine (plan previews).
+    """
     if data is None:
         raise SpecError(f"{source}: file is empty (a spec needs at least 'name')")
     if not isinstance(data, dict):
@@ -933,13 +1035,18 @@ def from_dict(data: Any, source: str = "<spec>", overrides: Mapping[str, str] | 
     if overrides:
         data = _apply_overrides(data, overrides, source)
     try:
-        return SweepSpec.model_validate(data)
+        return SweepSpec.model_validate(data, context={"check_data": check_data})
     except ValidationError as err:
         raise _error_line(err, source) from None
 
 
-def load(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None) -> SweepSpec:
-    """Read and validate a spec file; ``overrides`` maps dotted paths to YAML scalars (CLI ``--set``)."""
+def load(
+    path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None, *, check_data: bool = True
+) -> SweepSpec:
+    """Read and validate a spec file; ``overrides`` maps dotted paths to YAML scalars (CLI ``--set``).
+
+    ``check_data=False`` (``validate --no-data``) previews a spec whose data is not on this machine.
+    """
     source = str(path)
     file = Path(path)
     try:
@@ -956,6 +1063,6 @@ def load(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = Non
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as err:
         raise SpecError(f"{source}: {_yaml_error(err)}") from None
-    spec = from_dict(data, source, overrides)
+    spec = from_dict(data, source, overrides, check_data=check_data)
     spec._source_path = file.resolve()
     return spec

@@ -238,6 +238,45 @@ MALFORMED: list[tuple[str, str | dict[str, Any], str, tuple[str, ...]]] = [
     ("comments_only", "# nothing here\n", "", ("empty",)),
     ("top_level_list", "- name: t\n", "", ("must be a mapping", "a list")),
     ("top_level_scalar", "just a string\n", "", ("must be a mapping",)),
+    # fields added for faults (issue 11) and decisions (issue 10)
+    (
+        "negative_max_failures",
+        _with("resources.max_failures", -1),
+        "resources.max_failures",
+        ("must be >= 0",),
+    ),
+    ("checkpoint_every_zero", _with("checkpoint.every", 0), "checkpoint.every", ("must be >= 1",)),
+    (
+        "checkpoint_keep_zero",
+        _with("checkpoint.num_to_keep", 0),
+        "checkpoint.num_to_keep",
+        ("must be >= 1",),
+    ),
+    ("checkpoint_unknown_key", _with("checkpoint.evry", 2), "checkpoint.evry", ("did you mean 'every'",)),
+    (
+        "bad_scheduler_type",
+        _with("scheduler.type", "pbt"),
+        "scheduler.type",
+        ("must be one of", "'hyperband'"),
+    ),
+    ("bad_signal", _with("scheduler.signal", "mean"), "scheduler.signal", ("must be one of", "'smoothed'")),
+    ("smoothing_one", _with("scheduler.smoothing", 1.0), "scheduler.smoothing", ("must be in (0, 1)",)),
+    ("startup_trials_zero", _with("search.startup_trials", 0), "search.startup_trials", ("must be >= 1",)),
+    (
+        "seed_negative_in_grid",
+        _with("search.params.seed", {"grid": [0, -1]}),
+        "search.params.seed.grid[1]",
+        ("seed must be >= 0",),
+    ),
+    (
+        "seed_uniform",
+        _with("search.params.seed", {"uniform": [0, 3]}),
+        "search.params.seed.uniform",
+        ("cannot use uniform",),
+    ),
+    ("final_samples_one", _with("metrics.final_samples", 1), "metrics.final_samples", (">= 2",)),
+    ("final_top_k_negative", _with("metrics.final_top_k", -1), "metrics.final_top_k", ("must be >= 0",)),
+    ("storage_uri_without_location", _with("storage", "s3://"), "storage", ("names no location",)),
 ]
 
 
@@ -493,3 +532,61 @@ def test_frozen(tmp_path: Path) -> None:
     spec = load(REPO / "search_spaces" / "demo.yaml")
     with pytest.raises(ValueError):
         spec.train.epochs = 9  # type: ignore[misc]
+
+
+def test_new_field_defaults() -> None:
+    spec = from_dict({"name": "t"})
+    assert spec.resources.max_failures == 2
+    assert (spec.checkpoint.every, spec.checkpoint.num_to_keep) == (None, 2)
+    assert (spec.scheduler.signal, spec.scheduler.smoothing) == ("best", 0.5)
+    assert spec.search.startup_trials is None
+    assert (spec.metrics.final_samples, spec.metrics.final_top_k) == (None, 3)
+    hb = from_dict({"name": "t", "scheduler": {"type": "hyperband", "signal": "smoothed", "smoothing": 0.8}})
+    assert (hb.scheduler.type, hb.scheduler.signal, hb.scheduler.smoothing) == ("hyperband", "smoothed", 0.8)
+    assert from_dict(hb.resolved()).resolved() == hb.resolved()
+
+
+def test_seed_is_searchable_for_replicates() -> None:
+    spec = from_dict({"name": "t", "search": {"params": {"seed": {"grid": [0, 1, 2]}}}})
+    assert spec.search_params()["seed"].values == [0, 1, 2]
+    assert spec.grid_size() == 3
+    spec = from_dict({"name": "t", "search": {"params": {"seed": {"randint": [0, 99]}}}})
+    assert spec.search_params()["seed"].kind == "randint"
+
+
+def test_tracking_uri_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert from_dict({"name": "t"}).tracking_uri == "http://mlflow.example:5000"
+    assert spec_mod.default_tracking_uri() == "http://mlflow.example:5000"
+    explicit = from_dict({"name": "t", "tracking": {"uri": "sqlite:///x.db"}})
+    assert explicit.tracking_uri == "sqlite:///x.db"  # the spec wins over the environment
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert from_dict({"name": "t"}).tracking_uri.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/runs", "gs://bucket/a/b", "file:///tmp/gansweep-runs"])
+def test_storage_uri_kept_as_is(uri: str) -> None:
+    spec = from_dict({"name": "t", "storage": uri})
+    assert spec.storage == spec.storage_uri == uri
+    assert spec.resolved()["storage"] == uri
+
+
+def test_storage_plain_path_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = from_dict({"name": "t", "storage": "out/runs"})
+    assert spec.storage_uri == str((tmp_path / "out" / "runs").resolve())
+    assert spec.storage_path == Path(spec.storage_uri) and spec.storage_is_local
+    assert from_dict({"name": "t", "storage": "file:///tmp/r"}).storage_path == Path("/tmp/r")
+    remote = from_dict({"name": "t", "storage": "s3://b/r"})
+    assert not remote.storage_is_local
+    with pytest.raises(ValueError, match="remote"):
+        remote.storage_path  # noqa: B018
+
+
+def test_check_data_off_previews_a_spec_without_its_data(tmp_path: Path) -> None:
+    missing = {"data.path": str(tmp_path / "not_here")}
+    with pytest.raises(SpecError, match="data.path: path does not exist"):
+        load(REPO / "search_spaces" / "celeba.yaml", missing)
+    spec = load(REPO / "search_spaces" / "celeba.yaml", missing, check_data=False)
+    assert spec.data.path == str((tmp_path / "not_here").resolve())
+    assert from_dict(spec.resolved(), check_data=False).resolved() == spec.resolved()
