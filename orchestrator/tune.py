@@ -8,6 +8,7 @@ spec's metric, the spec's search algorithm, per-trial resources and the MLflow w
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -45,9 +46,7 @@ class SweepResult:
     interrupted: bool
 
 
-def prepare_inputs(
-    spec: SweepSpec, progress: bool = True, done_dir: Path | None = None
-) -> tuple[TrialInputs, dict[str, Any]]:
+def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
     """Decode/cache the dataset and the real FID statistics once, in the driver."""
     if spec.metrics.backbone == "inception":  # fail on missing weights before decoding any data
         fid.resolve_inception_weights(spec.metrics.weights)
@@ -77,8 +76,10 @@ def prepare_inputs(
         weights=metrics.weights,
         metric_batch_size=metrics.batch_size,
         resolved_spec=spec.resolved(),
-        done_dir=str(done_dir) if done_dir is not None else None,
         asha_metric=spec.asha_metric,
+        mode=spec.scheduler.mode,
+        checkpoint_every=spec.checkpoint.every,
+        checkpoint_steps=rung_steps(spec, prepared.count),
     )
     info = {
         "dataset": str(prepared.path),
@@ -129,6 +130,17 @@ def init_ray(address: str | None, verbose: bool, num_cpus: int | None = None) ->
         ray.init(num_cpus=num_cpus, **kwargs)
 
 
+def rung_steps(spec: SweepSpec, images: int) -> tuple[int, ...]:
+    """The reports at which the scheduler decides (ASHA's rungs): where trials write resume state
+    when `checkpoint.every` is null, so a trial stopped or restarted there loses nothing."""
+    sched = spec.scheduler
+    max_t = spec.max_t(images) or 1
+    if sched.type == "none" or sched.grace_period >= max_t:
+        return ()
+    rungs = int(math.log(max_t / sched.grace_period) / math.log(sched.reduction_factor) + 1)
+    return tuple(int(sched.grace_period * sched.reduction_factor**k) for k in range(rungs))
+
+
 def _scheduler(spec: SweepSpec, images: int) -> Any:
     sched = spec.scheduler
     if sched.type == "none":
@@ -156,7 +168,7 @@ def run(
     if resume:
         check_resumable(spec, exp_dir)
     done_dir = exp_dir / "finished_trials"
-    inputs, stats_info = prepare_inputs(spec, progress=progress, done_dir=done_dir)
+    inputs, stats_info = prepare_inputs(spec, progress=progress)
     prepare_s = time.perf_counter() - started
 
     experiment_id, parent_run_id = tracking.start_sweep_run(
