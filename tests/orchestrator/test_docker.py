@@ -54,6 +54,21 @@ def test_dockerfile_runs_as_non_root_with_gansweep_entrypoint_and_caches_on_a_vo
     assert not re.search(r"(PASSWORD|SECRET|TOKEN|API_KEY)\s*=", text), "no secrets in the image"
 
 
+@pytest.mark.parametrize(
+    ("arg", "package"),
+    [("TORCH_VERSION", "torch"), ("TORCHVISION_VERSION", "torchvision"), ("RAY_VERSION", "ray"),
+     ("MLFLOW_VERSION", "mlflow")],
+)
+def test_image_pins_the_versions_the_tests_run_on(arg: str, package: str) -> None:
+    """The image runs what the suite (and every measured figure) ran: same torch, Ray, MLflow."""
+    from importlib.metadata import version
+
+    pinned = re.search(rf"^ARG {arg}=(\S+)$", (DOCKER / "Dockerfile").read_text(), re.M)
+    assert pinned is not None, f"docker/Dockerfile has no ARG {arg}"
+    installed = version(package).split("+")[0]
+    assert pinned.group(1) == installed, f"Dockerfile pins {package} {pinned.group(1)}, tests run {installed}"
+
+
 def test_compose_matches_the_compose_spec_schema() -> None:
     env = {**os.environ, "POSTGRES_PASSWORD": "test"}
     out = subprocess.run(
