@@ -19,7 +19,6 @@ import functools
 import json
 import logging
 import os
-import re
 import shlex
 import shutil
 import socket
@@ -363,41 +362,24 @@ def _parse_pairs(values: tuple[str, ...], option: str, example: str) -> dict[str
     return out
 
 
-PATH_FIELDS = {"data.path": "dir", "metrics.weights": "file"}
-_MISSING_PATH = re.compile(r": (data\.path|metrics\.weights): path does not exist: (.+)$")
-
-
 def validate_for_cluster(spec_path: Path, overrides: Mapping[str, str]) -> tuple[SweepSpec, list[str]]:
     """Validate the spec here, before contacting the cluster, except that files need not exist here.
 
     `data.path` and `metrics.weights` name files on the cluster (e.g. /data/celeba in the compose
-    setup), which this machine usually lacks; a missing one is replaced by a stand-in for validation
-    only (the driver checks it again on the cluster), and a note says so. Every other mistake is a
-    SpecError, exit 2, with nothing submitted.
+    setup), which this machine usually lacks: the spec is validated without its files
+    (`check_data=False`; the driver checks them again on the cluster), and a note names each one
+    missing here. Every other mistake is a SpecError, exit 2, with nothing submitted.
     """
-    from orchestrator.spec import SpecError, load
+    from orchestrator.spec import load
 
-    notes: list[str] = []
-    replaced: set[str] = set()
-    values = dict(overrides)
-    with tempfile.TemporaryDirectory(prefix="gansweep-validate-") as scratch:
-        for _ in range(len(PATH_FIELDS) + 1):
-            try:
-                return load(spec_path, overrides=values or None), notes
-            except SpecError as err:
-                match = _MISSING_PATH.search(str(err))
-                if match is None or match.group(1) in replaced:
-                    raise
-                field, missing = match.group(1), match.group(2)
-                stand_in = Path(scratch) / field
-                if PATH_FIELDS[field] == "dir":
-                    stand_in.mkdir(exist_ok=True)
-                else:
-                    stand_in.write_bytes(b"")
-                values[field] = str(stand_in)
-                replaced.add(field)
-                notes.append(f"{field}: {missing} is not on this machine; it must exist on the cluster")
-    raise AssertionError("unreachable")  # pragma: no cover
+    spec = load(spec_path, overrides=dict(overrides) or None, check_data=False)
+    files = {"data.path": spec.data.path, "metrics.weights": spec.metrics.weights}
+    notes = [
+        f"{field}: {path} is not on this machine; it must exist on the cluster"
+        for field, path in files.items()
+        if path is not None and not os.path.exists(path)
+    ]
+    return spec, notes
 
 
 def _raw_spec(spec_path: Path) -> dict[str, Any]:

@@ -34,12 +34,15 @@ and both bounds are validated with the same rules as the ``model``/``train`` sec
 Relative paths (``data.path``, ``storage``, ``metrics.weights``) are resolved against the process
 cwd at load time and stored absolute, because Ray trials run in other working directories.
 
-``load(..., check_data=False)`` previews a spec whose data is not on this machine (``validate
---no-data``): the data path is then only resolved, not checked.
+``load(..., check_data=False)`` previews a spec whose files are not on this machine (``validate
+--no-data``): ``data.path`` and ``metrics.weights`` are then only resolved, not checked. With the
+default ``check_data=True`` the data source is listed (names only, nothing decoded) so that an
+empty folder or a batch larger than the dataset fails here rather than seconds into ``run``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
@@ -63,6 +66,9 @@ from pydantic import (
 
 from trainers.cache import stable_hash
 from trainers.config import TRAIN_FIELDS, TrainConfig
+from trainers.families import FAMILY_NAMES
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 __all__ = [
     "CheckpointSpec",
@@ -149,6 +155,27 @@ def _unit(lo_inclusive: bool) -> Callable[[str, Any], None]:
     return rule
 
 
+MAX_SYNTHETIC = 1_000_000  # rendered into memory at once: 1M faces at 64 px are 12 GB
+
+
+def _count(name: str, v: int) -> None:
+    _ge(1)(name, v)
+    if v > MAX_SYNTHETIC:
+        raise ValueError(
+            f"{name} must be <= {MAX_SYNTHETIC} (synthetic images are rendered into memory), got {v}"
+        )
+
+
+def _count_images(data: DataSpec) -> int:
+    """How many images ``trainers.data`` would read from the source: its own listing, no decoding."""
+    from trainers import data as data_mod
+
+    cfg = data_mod.DataConfig(source=data.source, path=data.path, image_size=data.image_size)
+    lister = getattr(data_mod, "list_images", None)
+    names = lister(cfg) if lister is not None else data_mod._open_source(cfg).names
+    return len(names)
+
+
 def _power_of_two(name: str, v: int) -> None:
     if v < 8 or v & (v - 1):
         raise ValueError(f"{name} must be a power of two >= 8, got {v}")
@@ -211,7 +238,31 @@ class DataSpec(_Section):
     image_size: int = 32
     limit: int | None = None
     count: int = 2000
-    _rules = {"image_size": _one_of(32, 64), "limit": _ge(1), "count": _ge(1)}
+    _rules = {"image_size": _one_of(32, 64), "limit": _ge(1), "count": _count}
+    _listed: int | None = PrivateAttr(default=None)  # images the source lists (when checked)
+
+    @model_validator(mode="after")
+    def _has_images(self, info: ValidationInfo) -> DataSpec:
+        """List the source (names only, nothing decoded): an empty folder fails here, not in ``run``."""
+        if self.path is not None and _checks_data(info):
+            try:
+                self._listed = _count_images(self)
+            except ValueError as err:  # trainers.data.DataError: one line naming the path
+                raise _FieldValueError(str(err), ("path",)) from None
+        return self
+
+    @property
+    def known_size(self) -> tuple[int, str] | None:
+        """(images a trial trains on, where that number comes from) as far as known without decoding."""
+        if self.source == "synthetic":
+            size, why = self.count, "data.count"
+        elif self._listed is not None:
+            size, why = self._listed, f"images listed in {self.path}"
+        else:
+            size, why = None, ""
+        if self.limit is not None and (size is None or self.limit < size):
+            size, why = self.limit, "data.limit"
+        return None if size is None else (size, why)
 
     @field_validator("path")
     @classmethod
@@ -234,7 +285,7 @@ class DataSpec(_Section):
 class ModelSpec(_Section):
     """Architecture knobs (``TrainConfig`` model fields)."""
 
-    family: Literal["dcgan", "wgan_gp"] = "dcgan"
+    family: Literal[FAMILY_NAMES] = _DEFAULTS["family"]  # type: ignore[valid-type]
     fc: bool = False
     z_dim: int = 100
     conv_dim: int = 32
@@ -253,8 +304,8 @@ class TrainSpec(_Section):
     beta1: float | None = None
     beta2: float | None = None
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    ema: bool = False
-    ema_decay: float = 0.999
+    ema: bool = _DEFAULTS["ema"]
+    ema_kimg: float = _DEFAULTS["ema_kimg"]
     label_smoothing: float = 0.0
     gp_lambda: float = 10.0
     n_critic: int = 5
@@ -269,7 +320,7 @@ class TrainSpec(_Section):
         "lr_d": _gt(0),
         "beta1": _unit(True),
         "beta2": _unit(True),
-        "ema_decay": _unit(False),
+        "ema_kimg": _gt(0),
         "label_smoothing": _unit(True),
         "gp_lambda": _ge(0),
         "n_critic": _ge(1),
@@ -387,7 +438,7 @@ class MetricsSpec(_Section):
         if info.data.get("backbone") == "rand":
             raise ValueError("weights only apply to backbone inception (rand needs no file)")
         resolved = _resolve_path(v)
-        if not os.path.isfile(resolved):
+        if _checks_data(info) and not os.path.isfile(resolved):
             raise ValueError(f"path does not exist: {resolved}")
         return resolved
 
@@ -555,6 +606,18 @@ class SweepSpec(_Section):
             _check_param(name, entry, search.algorithm, model, train)
         return search
 
+    @model_validator(mode="after")
+    def _batches_fit_the_data(self) -> SweepSpec:
+        """A batch larger than the dataset trains on nothing: refuse it while the user can fix it."""
+        entry = self.search.params.get("batch_size")
+        if entry is None:
+            _check_batch(self.train.batch_size, self.data, ("train", "batch_size"))
+        else:
+            start = 1 if entry.kind == "randint" else 0  # the high bound is the largest batch
+            for i, v in enumerate(entry.values[start:], start=start):
+                _check_batch(v, self.data, ("search", "params", "batch_size", entry.kind, i))
+        return self
+
     @field_validator("scheduler")
     @classmethod
     def _scheduler(cls, sched: SchedulerSpec, info: ValidationInfo) -> SchedulerSpec:
@@ -672,9 +735,8 @@ class SweepSpec(_Section):
         if not every_known:
             return epochs
         if images is None:
-            images = self.data.count if self.data.source == "synthetic" else None
-            if self.data.limit is not None:
-                images = min(images, self.data.limit) if images is not None else self.data.limit
+            known = self.data.known_size
+            images = known[0] if known is not None else None
         if images is None:
             return None
         per_epoch = math.ceil(images / min(every_known))
@@ -780,6 +842,18 @@ def _validated_value(name: str, value: Any, model: ModelSpec, train: TrainSpec) 
         first = err.errors()[0]
         raise _FieldValueError(_friendly(first, type(section), first["loc"])) from None
     return getattr(rebuilt, name)
+
+
+def _check_batch(batch: Any, data: DataSpec, where: tuple[str | int, ...]) -> None:
+    known = data.known_size
+    if known is not None and isinstance(batch, int) and batch > known[0]:
+        size, why = known
+        raise _FieldValueError(
+            f"batch_size must be <= the dataset size ({size} {why}), got {batch}"
+            if why.startswith("images")
+            else f"batch_size must be <= the dataset size ({why} is {size}), got {batch}",
+            where,
+        )
 
 
 def _check_param(name: str, entry: ParamEntry, algorithm: str, model: ModelSpec, train: TrainSpec) -> None:

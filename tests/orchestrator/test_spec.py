@@ -34,6 +34,16 @@ def _with(path: str, value: Any, base: dict[str, Any] | None = None) -> dict[str
     return out
 
 
+def _images(folder: Path, n: int) -> Path:
+    """``n`` real (tiny) PNG files in ``folder``: the spec lists them, nothing decodes them."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (4, 4), (i % 256, 0, 0)).save(folder / f"{i:05d}.png")
+    return folder
+
+
 def _write(tmp_path: Path, content: str | dict[str, Any], name: str = "bad_spec.yaml") -> Path:
     path = tmp_path / name
     path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
@@ -277,6 +287,32 @@ MALFORMED: list[tuple[str, str | dict[str, Any], str, tuple[str, ...]]] = [
     ("final_samples_one", _with("metrics.final_samples", 1), "metrics.final_samples", (">= 2",)),
     ("final_top_k_negative", _with("metrics.final_top_k", -1), "metrics.final_top_k", ("must be >= 0",)),
     ("storage_uri_without_location", _with("storage", "s3://"), "storage", ("names no location",)),
+    # what `run` would reject seconds later (issue 12)
+    ("absurd_count", _with("data.count", 10_000_000_000), "data.count", ("count must be <=",)),
+    (
+        "batch_above_count",
+        _with("data.count", 32),
+        "train.batch_size",
+        ("batch_size must be <= the dataset size (data.count is 32), got 64",),
+    ),
+    (
+        "batch_above_limit",
+        _with("data", {"count": 500, "limit": 40}),
+        "train.batch_size",
+        ("data.limit is 40",),
+    ),
+    (
+        "searched_batch_above_count",
+        _with("search.params.batch_size", {"grid": [16, 256]}, _with("data.count", 100)),
+        "search.params.batch_size.grid[1]",
+        ("batch_size must be <= the dataset size", "got 256"),
+    ),
+    (
+        "randint_batch_above_count",
+        _with("search.params.batch_size", {"randint": [8, 512]}, _with("data.count", 100)),
+        "search.params.batch_size.randint[1]",
+        ("dataset size",),
+    ),
 ]
 
 
@@ -338,8 +374,7 @@ def test_bad_override(tmp_path: Path, overrides: dict[str, str], reasons: tuple[
 
 
 def test_overrides_are_yaml_scalars_at_dotted_paths(tmp_path: Path) -> None:
-    folder = tmp_path / "imgs"
-    folder.mkdir()
+    folder = _images(tmp_path / "imgs", 64)  # the default batch of 64 must fit
     file = _write(tmp_path, BASE, "ok.yaml")
     spec = load(
         file,
@@ -372,7 +407,7 @@ def test_float_without_dot_and_null_sections(tmp_path: Path) -> None:
 def test_search_spaces_load(path: Path, tmp_path: Path) -> None:
     raw = yaml.safe_load(path.read_text())
     overrides = None if raw["data"]["source"] == "synthetic" else {"data.path": str(tmp_path)}
-    spec = load(path, overrides)
+    spec = load(path, overrides, check_data=False)  # the specs' shape; data checks are tested below
     assert spec.source_path == path.resolve()
     assert spec.name == path.stem
     assert spec.grid_size() >= 2
@@ -380,7 +415,7 @@ def test_search_spaces_load(path: Path, tmp_path: Path) -> None:
     assert json.loads(json.dumps(resolved)) == resolved
     assert resolved["scheduler"]["metric"] in spec.metric_names
     # the resolved spec is itself a valid spec and resolves to the same thing
-    again = from_dict(resolved, "resolved")
+    again = from_dict(resolved, "resolved", check_data=False)
     assert again.resolved() == resolved and again.spec_hash == spec.spec_hash
     assert spec.base_train_config().image_size == spec.data.image_size
 
@@ -516,12 +551,14 @@ def test_data_config(tmp_path: Path) -> None:
     assert (cfg.source, cfg.image_size, cfg.count, cfg.seed, cfg.path) == ("synthetic", 32, 8000, 7, None)
     folder = tmp_path / "imgs"
     folder.mkdir()
-    cfg = load(REPO / "search_spaces" / "celeba.yaml", {"data.path": str(folder)}).data_config()
+    celeba = load(REPO / "search_spaces" / "celeba.yaml", {"data.path": str(folder)}, check_data=False)
+    cfg = celeba.data_config()
     assert (cfg.source, cfg.path, cfg.image_size) == ("celeba", str(folder.resolve()), 64)
 
 
 def test_relative_data_path_resolves_against_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "data" / "img_align_celeba").mkdir(parents=True)
+    _images(tmp_path / "data" / "img_align_celeba", 128)  # the largest searched batch must fit
     monkeypatch.chdir(tmp_path)
     spec = load(REPO / "search_spaces" / "celeba.yaml")
     assert spec.data.path == str((tmp_path / "data" / "img_align_celeba").resolve())
@@ -590,3 +627,47 @@ def test_check_data_off_previews_a_spec_without_its_data(tmp_path: Path) -> None
     spec = load(REPO / "search_spaces" / "celeba.yaml", missing, check_data=False)
     assert spec.data.path == str((tmp_path / "not_here").resolve())
     assert from_dict(spec.resolved(), check_data=False).resolved() == spec.resolved()
+
+
+def test_empty_folder_or_zip_is_refused_before_run(tmp_path: Path) -> None:
+    import zipfile
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    with pytest.raises(SpecError) as info:
+        from_dict(_with("data", {"source": "folder", "path": str(empty)}), "s.yaml")
+    assert str(info.value).startswith("s.yaml: data.path: ") and "no images" in str(info.value)
+    archive = tmp_path / "empty.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("readme.txt", "nothing")
+    with pytest.raises(SpecError, match=r"s\.yaml: data\.path: .*no images"):
+        from_dict(_with("data", {"source": "zip", "path": str(archive)}), "s.yaml")
+    with pytest.raises(SpecError, match=r"s\.yaml: data\.path: .*not a folder"):
+        from_dict(_with("data", {"source": "folder", "path": str(archive)}), "s.yaml")
+    # the same specs preview without their data
+    assert from_dict(_with("data", {"source": "folder", "path": str(empty)}), check_data=False).data.path
+
+
+def test_batch_larger_than_listed_images(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "faces", 10)
+    spec = _with("data", {"source": "folder", "path": str(folder)}, _with("train.batch_size", 16))
+    with pytest.raises(SpecError) as info:
+        from_dict(spec, "s.yaml")
+    assert str(info.value) == (
+        f"s.yaml: train.batch_size: batch_size must be <= the dataset size "
+        f"(10 images listed in {folder.resolve()}), got 16"
+    )
+    assert from_dict(spec, check_data=False).train.batch_size == 16  # unknown size: not judged
+    ok = from_dict(_with("train.batch_size", 10, spec))
+    assert ok.data.known_size == (10, f"images listed in {folder.resolve()}")
+    assert ok.max_t() == ok.train.epochs
+
+
+def test_real_celeba_zip_is_listed_not_decoded(celeba_dir: Path) -> None:
+    real = {"data.path": str(celeba_dir / "img_align_celeba_1k.zip")}
+    spec = load(REPO / "search_spaces" / "celeba.yaml", real)
+    assert spec.data.known_size is not None and spec.data.known_size[0] == 1000
+    limited = {**real, "data.limit": "100"}
+    with pytest.raises(SpecError, match=r"search\.params\.batch_size\.choice\[2\]: .*data\.limit is 100\b"):
+        load(REPO / "search_spaces" / "celeba.yaml", limited)
