@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from .config import TrainConfig
-from .metric import EpochReport, TrainingDiverged
+from .results import EpochReport, TrainingDiverged
 
 
 def _parse_bool(text: str) -> bool:
@@ -31,7 +31,11 @@ def _add_config_flags(ap: argparse.ArgumentParser) -> None:
     for f in fields(TrainConfig):
         kind = str(f.type)
         choices = None
-        if kind.startswith(("Family", "Optimizer", "Precision")):
+        if f.name == "family":
+            from .families import FAMILY_NAMES
+
+            choices, conv = FAMILY_NAMES, str
+        elif kind.startswith(("Optimizer", "Precision")):
             choices = get_args(getattr(sys.modules[TrainConfig.__module__], kind))
             conv: Any = str
         else:
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None:
             if r.grid is not None:
                 Image.fromarray(r.grid).save(args.out / f"grid_{r.step:04d}.png")
-            torch.save(r.checkpoint, args.out / "last.pt")
+            torch.save(r.resume_state(), args.out / "last.pt")
 
     try:
         train(cfg, data, None, report)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
-Family = Literal["dcgan", "wgan_gp"]
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -18,7 +17,7 @@ Precision = Literal["fp32", "bf16", "fp16"]
 @dataclass(frozen=True)
 class TrainConfig:
     # model
-    family: Family = "dcgan"
+    family: str = "dcgan"  # a name in trainers.families.FAMILY_NAMES
     fc: bool = False  # Udacity-style: Linear first layer in G, Linear last layer in D
     image_size: int = 32  # 32 or 64
     conv_dim: int = 32  # power of two
@@ -30,11 +29,11 @@ class TrainConfig:
     optimizer: Optimizer = "adam"
     lr: float = 2e-4  # generator lr (and D's unless lr_d is set)
     lr_d: float | None = None
-    beta1: float | None = None  # None -> 0.5 (dcgan) / 0.0 (wgan_gp)
-    beta2: float | None = None  # None -> 0.999 (dcgan) / 0.9 (wgan_gp)
+    beta1: float | None = None  # None -> the family's default (0.5 dcgan, 0.0 wgan_gp)
+    beta2: float | None = None  # None -> the family's default (0.999 dcgan, 0.9 wgan_gp)
     precision: Precision = "fp32"
-    ema: bool = False
-    ema_decay: float = 0.999
+    ema: bool = True  # evaluate (and keep) an exponential moving average of G's weights
+    ema_kimg: float = 10.0  # EMA half-life in thousands of images (StyleGAN2-ADA), independent of batch size
     label_smoothing: float = 0.0  # one-sided: real label = 1 - label_smoothing (0.1 -> 0.9)
     gp_lambda: float = 10.0
     n_critic: int = 5
@@ -47,13 +46,23 @@ class TrainConfig:
     compile: bool = False
     device: str = "auto"  # auto -> cuda if available else cpu
 
+    def __post_init__(self) -> None:
+        from .families import FAMILY_NAMES  # lazy: the families import the models, which import this module
+
+        if self.family not in FAMILY_NAMES:
+            raise ValueError(f"family must be one of {', '.join(FAMILY_NAMES)}, got {self.family!r}")
+        if not self.ema_kimg > 0:
+            raise ValueError(f"ema_kimg must be > 0, got {self.ema_kimg!r}")
+
     @property
     def d_lr(self) -> float:
         return self.lr if self.lr_d is None else self.lr_d
 
     @property
     def betas(self) -> tuple[float, float]:
-        default = (0.0, 0.9) if self.family == "wgan_gp" else (0.5, 0.999)
+        from .families import FAMILIES
+
+        default = FAMILIES[self.family].betas
         return (
             default[0] if self.beta1 is None else self.beta1,
             default[1] if self.beta2 is None else self.beta2,

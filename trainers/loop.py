@@ -1,7 +1,7 @@
 """One GAN training run: ``train(cfg, data, metric, report)``.
 
 The loop is deliberately plain (one function, config as values) and knows nothing of Ray or
-MLflow: it hands an :class:`~trainers.metric.EpochReport` to a callable after every epoch (or
+MLflow: it hands an :class:`~trainers.results.EpochReport` to a callable after every epoch (or
 every ``cfg.report_every_images`` images), with a sample grid and a checkpoint that
 ``train(..., resume=checkpoint)`` continues from so exactly that the next losses equal those of
 an uninterrupted run (on CPU; on CUDA up to the nondeterminism of cuDNN kernels).
@@ -44,12 +44,13 @@ from torch import nn
 
 from .config import TrainConfig
 from .losses import d_loss_bce, g_loss_bce, gradient_penalty, wgan_d_loss, wgan_g_loss
-from .metric import EpochReport, Metric, Report, TrainingDiverged
 from .models import build_discriminator, build_generator, images_to_grid
+from .results import EpochReport, Metric, Report, TrainingDiverged
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
+_EMA_RAMPUP = 0.05  # EMA half-life <= 5% of the images seen so far (StyleGAN2-ADA's ema_rampup)
 _CHECK_EVERY = 20  # CUDA: steps between NaN checks (each check is one host sync)
 _SHAPE_FIELDS = ("family", "fc", "image_size", "conv_dim", "z_dim")
 
@@ -214,6 +215,7 @@ class _Run:
         self.d_sum = self.g_sum = 0.0
         self.d_count = self.g_count = 0
         self.images_since = 0
+        self.reporting = False  # EpochReport states may be taken only while True
 
     # ----------------------------------------------------------------------------- steps
     def _autocast(self) -> Any:
@@ -252,9 +254,8 @@ class _Run:
             with torch.no_grad():
                 fake = self.g_run(z)
             d_loss = wgan_d_loss(self.d_run(real), self.d_run(fake))
-            scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
             # double backward: always through the eager critic (torch.compile cannot do it)
-            d_loss = d_loss + gradient_penalty(self.D, real, fake, cfg.gp_lambda, scale=scale)
+            d_loss = d_loss + gradient_penalty(self.D, real, fake, cfg.gp_lambda)
         self._backward_step(d_loss, self.opt_d)
         g_loss: torch.Tensor | None = None
         if (self.step + 1) % cfg.n_critic == 0:
@@ -269,11 +270,12 @@ class _Run:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        """EMA of G's weights with the usual warm-up (decay ramps from 0.1 to cfg.ema_decay) so short
-        runs are not dominated by the initial weights; buffers (BN statistics) are copied."""
+        """EMA of G's weights with a half-life of ``cfg.ema_kimg`` thousand images (StyleGAN2-ADA), ramped
+        up as ``_EMA_RAMPUP`` x images seen so short runs are not dominated by the initial weights;
+        buffers (BN statistics) are copied."""
         assert self.ema is not None
-        t = self.g_steps
-        decay = min(self.cfg.ema_decay, (1 + t) / (10 + t))
+        half_life = min(self.cfg.ema_kimg * 1000.0, self.images_seen * _EMA_RAMPUP)
+        decay = 0.5 ** (self.cfg.batch_size / max(half_life, 1e-8))
         ema_p = list(self.ema.parameters())
         torch._foreach_lerp_(ema_p, [p.detach() for p in self.G.parameters()], 1.0 - decay)
         for eb, gb in zip(self.ema.buffers(), self.G.buffers(), strict=True):
@@ -399,6 +401,11 @@ class _Run:
         self.last_metrics, self.last_g_loss = dict(p["last_metrics"]), p["last_g_loss"]
 
     # ----------------------------------------------------------------------------- reports
+    def _while_reporting(self, build: Any) -> dict[str, Any]:
+        if not self.reporting:
+            raise RuntimeError("EpochReport states can only be taken inside the report callback")
+        return build()
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -427,12 +434,17 @@ class _Run:
             eval_s=eval_s,
             metrics=dict(self.last_metrics),
             grid=images_to_grid(self._generate(self.grid_z)) if self.cfg.grid_size > 0 else None,
-            checkpoint=self.checkpoint(),
+            _resume_state=lambda: self._while_reporting(self.checkpoint),
+            _generator_state=lambda: self._while_reporting(lambda: _to_cpu(self._sampler_net().state_dict())),
         )
         self.d_sum = self.g_sum = 0.0
         self.d_count = self.g_count = 0
         self.images_since = 0
-        self.report(rep)
+        self.reporting = True
+        try:
+            self.report(rep)
+        finally:
+            self.reporting = False
         return rep.scalars()
 
     # ----------------------------------------------------------------------------- main loop

@@ -1,4 +1,4 @@
-"""GAN objectives: non-saturating BCE with one-sided label smoothing, and WGAN-GP.
+"""GAN objectives: non-saturating BCE with one-sided label smoothing, WGAN-GP and hinge.
 
 Kept as pure functions of logits / critic values so they can be checked against hand-computed
 cases, independent of the models and the loop. BCE losses take logits (``binary_cross_entropy_with
@@ -49,25 +49,29 @@ def gradient_penalty(
     real: torch.Tensor,
     fake: torch.Tensor,
     lambda_gp: float = 10.0,
-    scale: float | None = None,
 ) -> torch.Tensor:
     """WGAN-GP penalty lambda * E[(||grad_x f(x_hat)||_2 - 1)^2] on random real/fake interpolates.
 
-    The interpolation weights come from torch's RNG on ``real``'s device (seeded by the loop).
-    ``scale``: under fp16 GradScaler, pass ``scaler.get_scale()``; the critic output is scaled
-    before differentiation (so small input gradients do not underflow in half precision) and the
-    gradients are unscaled again before the norm, as the torch AMP docs prescribe for penalties.
-    The graph is kept (``create_graph``) so the penalty trains the critic.
+    Computed in fp32 with autocast switched off, whatever the run's precision: under fp16 the
+    input gradients of a loss-scaled critic overflow (GradScaler starts at 2**16), which made the
+    penalty itself NaN; in fp32 the penalty is finite and GradScaler only has to deal with the
+    ordinary backward. The interpolation weights come from torch's RNG on ``real``'s device
+    (seeded by the loop). The graph is kept (``create_graph``) so the penalty trains the critic.
     """
-    fake = fake.detach()
-    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=torch.float32)
-    x_hat = (alpha * real.float() + (1 - alpha) * fake.float()).to(real.dtype)
-    x_hat.requires_grad_(True)
-    scores = critic(x_hat).float().sum()
-    if scale is not None:
-        scores = scores * scale
-    (grads,) = torch.autograd.grad(scores, x_hat, create_graph=True)
-    grads = grads.float().flatten(1)
-    if scale is not None:
-        grads = grads / scale
-    return lambda_gp * ((grads.norm(2, dim=1) - 1.0) ** 2).mean()
+    with torch.autocast(real.device.type, enabled=False):
+        real, fake = real.float(), fake.detach().float()
+        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=torch.float32)
+        x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        scores = critic(x_hat).float().sum()
+        (grads,) = torch.autograd.grad(scores, x_hat, create_graph=True)
+        return lambda_gp * ((grads.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def d_loss_hinge(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge discriminator loss E[relu(1 - D(x))] + E[relu(1 + D(G(z)))] (Lim & Ye 2017; Miyato 2018)."""
+    return F.relu(1.0 - real_logits.float()).mean() + F.relu(1.0 + fake_logits.float()).mean()
+
+
+def g_loss_hinge(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge generator loss -E[D(G(z))] (the same form as WGAN's)."""
+    return -fake_logits.float().mean()

@@ -28,8 +28,6 @@ def _check(cfg: TrainConfig) -> int:
         raise ValueError(f"image_size must be one of {SUPPORTED_SIZES}, got {cfg.image_size}")
     if cfg.conv_dim < 1 or cfg.conv_dim & (cfg.conv_dim - 1):
         raise ValueError(f"conv_dim must be a power of two, got {cfg.conv_dim}")
-    if cfg.family not in ("dcgan", "wgan_gp"):
-        raise ValueError(f"unknown model family {cfg.family!r}")
     return int(math.log2(cfg.image_size // 4))
 
 
@@ -69,8 +67,9 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """image (N, 3, S, S) -> (N,) logits (dcgan) or critic values (wgan_gp).
 
-    ``norm`` is "batch" for DCGAN (none on the first layer) or "instance" for the WGAN-GP critic.
-    ``fc=False`` ends in a 4x4 valid conv to one value, ``fc=True`` in Flatten + Linear.
+    ``norm`` is "batch" for DCGAN (none on the first layer), "instance" for the WGAN-GP critic or
+    "none" (e.g. under spectral normalisation). ``fc=False`` ends in a 4x4 valid conv to one value,
+    ``fc=True`` in Flatten + Linear.
     """
 
     def __init__(self, conv_dim: int, image_size: int, fc: bool, norm: str, dropout: float) -> None:
@@ -119,13 +118,19 @@ def build_generator(cfg: TrainConfig) -> nn.Module:
     return g
 
 
-def build_discriminator(cfg: TrainConfig) -> nn.Module:
-    """DCGAN discriminator (BatchNorm, optional dropout) or WGAN-GP critic (InstanceNorm, no BN)."""
+def make_discriminator(cfg: TrainConfig, norm: str) -> nn.Module:
+    """The DCGAN-shaped discriminator for ``cfg`` with ``norm`` layers, DCGAN-initialised (for families)."""
     _check(cfg)
-    norm = "batch" if cfg.family == "dcgan" else "instance"
     d = Discriminator(cfg.conv_dim, cfg.image_size, cfg.fc, norm, cfg.d_dropout)
     init_weights(d)
     return d
+
+
+def build_discriminator(cfg: TrainConfig) -> nn.Module:
+    """``cfg.family``'s discriminator (see :mod:`trainers.families`)."""
+    from .families import get_family  # lazy: families import this module
+
+    return get_family(cfg.family).build_discriminator(cfg)
 
 
 def images_to_grid(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:

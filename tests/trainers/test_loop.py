@@ -11,8 +11,8 @@ import torch
 
 from trainers.config import TrainConfig
 from trainers.loop import grid_noise, train
-from trainers.metric import EpochReport, TrainingDiverged
 from trainers.models import build_generator, images_to_grid
+from trainers.results import EpochReport, TrainingDiverged
 
 
 def _blobs(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -69,6 +69,20 @@ class _Recorder:
         return {"moments": _moment_distance(x, self.real)}
 
 
+class _Keep:
+    """A report callback that keeps every report and the states it asked for inside the callback."""
+
+    def __init__(self) -> None:
+        self.reports: list[EpochReport] = []
+        self.states: list[dict] = []
+        self.generators: list[dict] = []
+
+    def __call__(self, r: EpochReport) -> None:
+        self.reports.append(r)
+        self.states.append(r.resume_state())
+        self.generators.append(r.generator_state())
+
+
 def _as_float(data: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(data).float().div(127.5).sub(1).permute(0, 3, 1, 2)
 
@@ -116,22 +130,31 @@ def test_reports_every_n_images_and_metric_every() -> None:
 
 @pytest.mark.parametrize("ema", [False, True])
 def test_grid_uses_fixed_noise_and_ema_generator(ema: bool) -> None:
-    reports: list[EpochReport] = []
+    keep = _Keep()
     cfg = _tiny(ema=ema, grid_size=6)
-    train(cfg, _blobs(64), None, reports.append)
-    for r in reports:
+    train(cfg, _blobs(64), None, keep)
+    reports = keep.reports
+    for r, state, gen in zip(reports, keep.states, keep.generators, strict=True):
         assert r.grid is not None and r.grid.dtype == np.uint8 and r.grid.ndim == 3 and r.grid.shape[2] == 3
-        assert r.checkpoint is not None
         g = build_generator(cfg)
-        g.load_state_dict(r.checkpoint["ema" if ema else "G"])
+        g.load_state_dict(gen)
         with torch.no_grad():
             expected = images_to_grid(g.eval()(grid_noise(cfg)))
         np.testing.assert_array_equal(r.grid, expected)
+        for k, v in state["ema" if ema else "G"].items():  # the evaluated generator's weights
+            if "running" not in k and "num_batches" not in k:
+                assert torch.equal(v, gen[k]), k
     assert not np.array_equal(reports[0].grid, reports[1].grid)  # the generator moved
     if ema:
-        ck = reports[-1].checkpoint
-        assert ck is not None
+        ck = keep.states[-1]
         assert any(not torch.equal(ck["ema"][k], ck["G"][k]) for k in ck["G"])
+
+
+def test_report_states_only_inside_the_callback() -> None:
+    reports: list[EpochReport] = []
+    train(_tiny(epochs=1), _blobs(32), None, reports.append)
+    with pytest.raises(RuntimeError, match="inside the report callback"):
+        reports[0].resume_state()
 
 
 @pytest.mark.parametrize(
@@ -145,10 +168,11 @@ def test_grid_uses_fixed_noise_and_ema_generator(ema: bool) -> None:
 def test_resume_continues_exactly(values: dict) -> None:
     data = _blobs(96)
     cfg = _tiny(epochs=3, report_every_images=80, **values)
-    full: list[EpochReport] = []
-    history = train(cfg, data, None, full.append)
+    keep = _Keep()
+    history = train(cfg, data, None, keep)
+    full = keep.reports
     assert len(history) == 4  # at 96, 160, 256 and 288 images
-    ck = full[1].checkpoint  # taken mid-epoch (160 images of 96-image epochs)
+    ck = keep.states[1]  # taken mid-epoch (160 images of 96-image epochs)
     assert ck is not None and ck["progress"]["pos"] > 0
     ck = torch.load(_roundtrip(ck), weights_only=False)  # survives serialisation
     rest: list[EpochReport] = []
@@ -169,10 +193,10 @@ def _roundtrip(ck: dict) -> object:
 
 
 def test_resume_rejects_other_architecture() -> None:
-    reports: list[EpochReport] = []
-    train(_tiny(epochs=1), _blobs(32), None, reports.append)
+    keep = _Keep()
+    train(_tiny(epochs=1), _blobs(32), None, keep)
     with pytest.raises(ValueError, match="conv_dim=8"):
-        train(_tiny(conv_dim=16), _blobs(32), None, lambda r: None, resume=reports[0].checkpoint)
+        train(_tiny(conv_dim=16), _blobs(32), None, lambda r: None, resume=keep.states[0])
 
 
 @pytest.mark.parametrize("family", ["dcgan", "wgan_gp"])

@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.losses import d_loss_bce, g_loss_bce, gradient_penalty, wgan_d_loss, wgan_g_loss
+from trainers.losses import (
+    d_loss_bce,
+    d_loss_hinge,
+    g_loss_bce,
+    g_loss_hinge,
+    gradient_penalty,
+    wgan_d_loss,
+    wgan_g_loss,
+)
 
 
 def test_d_loss_at_chance_is_two_log_two() -> None:
@@ -74,12 +82,25 @@ def test_gradient_penalty_of_linear_critic(norm: float) -> None:
         assert torch.allclose(critic.w.grad, expected, atol=1e-4)
 
 
-def test_gradient_penalty_scaled_matches_unscaled() -> None:
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_gradient_penalty_is_fp32_under_autocast(dtype: torch.dtype) -> None:
+    """Under 16-bit autocast the penalty is still computed in fp32 (issue 15: it was NaN under fp16)."""
     critic = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Tanh(), nn.Flatten(), nn.Linear(4 * 6 * 6, 1))
     real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
     torch.manual_seed(1)
     a = gradient_penalty(critic, real, fake, 10.0)
     torch.manual_seed(1)
-    b = gradient_penalty(critic, real, fake, 10.0, scale=1024.0)
-    assert a.item() == pytest.approx(b.item(), rel=1e-5)
-    assert a.item() > 0
+    with torch.autocast("cpu", dtype=dtype):
+        b = gradient_penalty(critic, real.to(dtype), fake.to(dtype), 10.0)
+    assert b.dtype == torch.float32 and torch.isfinite(b)
+    # the inputs were rounded to 16 bits, the penalty maths was not
+    torch.manual_seed(1)
+    c = gradient_penalty(critic, real.to(dtype).float(), fake.to(dtype).float(), 10.0)
+    assert b.item() == pytest.approx(c.item(), rel=1e-6) and a.item() > 0
+
+
+def test_hinge_losses() -> None:
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    # relu(1 - [2, .5]) = [0, .5] -> .25 ; relu(1 + [-2, 0]) = [0, 1] -> .5
+    assert d_loss_hinge(real, fake).item() == pytest.approx(0.75)
+    assert g_loss_hinge(fake).item() == pytest.approx(1.0)

@@ -1,8 +1,10 @@
 """The small interface between the training loop and whatever measures the generator.
 
 The loop does not care whether it is FID on Inception, FID on a random backbone or KID: it hands
-the metric a ``sample(n)`` function that returns ``n`` generated images (float, NCHW, in [-1, 1],
-on the trial's device, produced without gradients in eval mode) and records the dict it returns.
+the metric a ``sample(n)`` function that returns ``n`` generated images (float, NCHW, in [-1, 1]
+and quantised to the 256 levels of uint8 images, on the trial's device, produced without gradients
+by the evaluated generator in eval mode with freshly recalibrated BatchNorm statistics) and records
+the dict it returns.
 Metric names state their protocol (``fid2k_rand``, ``kid2k_rand``, ``fid10k``) so the same
 string can be the Tune metric, the ASHA metric and the MLflow key.
 """
@@ -39,7 +41,27 @@ class EpochReport:
     eval_s: float  # seconds spent in the metric at this report
     metrics: dict[str, float] = field(default_factory=dict)
     grid: np.ndarray | None = None  # uint8 HxWx3 grid of fixed-noise samples
-    checkpoint: dict[str, Any] | None = None  # torch-serialisable; pass back as train(resume=...)
+    # Filled by the loop; building the CPU copy of every state dict costs time and memory, so it
+    # happens only when the report's receiver asks (e.g. only at checkpoint rungs).
+    _resume_state: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    _generator_state: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    def resume_state(self) -> dict[str, Any]:
+        """The full resume state (CPU tensors, torch-serialisable) for ``train(..., resume=...)``.
+
+        Valid only while the ``report`` callback runs: the loop goes on training afterwards.
+        """
+        if self._resume_state is None:
+            raise RuntimeError("this report carries no training state")
+        return self._resume_state()
+
+    def generator_state(self) -> dict[str, Any]:
+        """State dict of the evaluated generator (the EMA one when ``cfg.ema``), BatchNorm statistics
+        recalibrated, CPU tensors: what the metric and the grid of this report used. Same validity as
+        :meth:`resume_state`."""
+        if self._generator_state is None:
+            raise RuntimeError("this report carries no training state")
+        return self._generator_state()
 
     def scalars(self) -> dict[str, float]:
         out = {
