@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from trainers import fid
+from trainers import metrics as fid
 
 
 def _images(n: int, size: int) -> np.ndarray:

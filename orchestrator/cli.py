@@ -23,7 +23,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from orchestrator.spec import SpecError
     from orchestrator.tune import SweepError
     from trainers.data import DataError
-    from trainers.fid import FIDWeightsError
+    from trainers.metrics import FIDWeightsError
 
     errors: list[type[BaseException]] = [SpecError, SweepError, DataError, FIDWeightsError]
     try:

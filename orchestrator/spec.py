@@ -793,21 +793,10 @@ class SweepSpec(_Section):
 
 
 def _metric_names(metrics: MetricsSpec) -> tuple[str, ...]:
-    try:
-        from trainers.fid import metric_names
-    except (
-        ImportError
-    ):  # trainers.fid not importable (e.g. trimmed install): same rule, kept in sync by tests
-        metric_names = _metric_names_rule
+    from trainers.metrics import metric_names  # the one name rule (imported late: keeps torch off --help)
+
     fid, kid = metric_names(metrics.backbone, metrics.samples)
     return (fid, kid) if metrics.kid else (fid,)
-
-
-def _metric_names_rule(backbone: str, samples: int) -> tuple[str, str]:
-    """Fallback copy of ``trainers.fid.metric_names``: fid2k_rand, fid10k, fid500_rand, ..."""
-    count = f"{samples // 1000}k" if samples % 1000 == 0 else str(samples)
-    suffix = "" if backbone == "inception" else f"_{backbone}"
-    return f"fid{count}{suffix}", f"kid{count}{suffix}"
 
 
 def _resolve_metric(metric: str, names: tuple[str, ...]) -> str | None:

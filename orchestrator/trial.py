@@ -33,7 +33,7 @@ from PIL import Image
 from ray import tune
 
 from trainers.config import TrainConfig
-from trainers.fid import build_metric
+from trainers.metrics import build_metric
 from trainers.loop import train
 from trainers.results import EpochReport, TrainingDiverged
 

@@ -27,7 +27,7 @@ from orchestrator.space import build_search
 from orchestrator.spec import SweepSpec
 from orchestrator.trial import TrialInputs, run_trial
 from trainers import data as data_mod
-from trainers import fid
+from trainers import metrics as fid
 
 STATE_FILE = "gansweep.json"
 

@@ -56,7 +56,7 @@ def test_missing_inception_weights_stop_the_run_before_any_trial(
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GANSWEEP_FID_WEIGHTS", raising=False)
-    import trainers.fid as fid
+    import trainers.metrics.weights as fid
 
     def offline(url: str, dst: Path) -> None:
         raise OSError("network is unreachable")

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 SEARCH_SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
 
 HAS_DATA = importlib.util.find_spec("trainers.data") is not None
-HAS_FID = importlib.util.find_spec("trainers.fid") is not None
+HAS_FID = importlib.util.find_spec("trainers.metrics") is not None
 
 BASE: dict[str, Any] = {"name": "t", "search": {"algorithm": "random", "num_samples": 1}}
 
@@ -531,14 +531,15 @@ def test_max_t(tmp_path: Path) -> None:
     assert spec.max_t(images=4000) == 15 * 2
 
 
-def test_metric_name_rule_matches_trainers_fid() -> None:
+def test_metric_name_rule_is_trainers_metrics() -> None:
     if not HAS_FID:
-        pytest.skip("trainers.fid not present yet")
-    from trainers.fid import metric_names
+        pytest.skip("trainers.metrics not present yet")
+    from trainers.metrics import metric_names
 
     for backbone in ("rand", "inception"):
         for samples in (500, 1000, 2000, 1234, 10000, 50000):
-            assert spec_mod._metric_names_rule(backbone, samples) == metric_names(backbone, samples)
+            spec_names = spec_mod._metric_names(spec_mod.MetricsSpec(backbone=backbone, samples=samples))
+            assert spec_names == metric_names(backbone, samples)
 
 
 def test_data_config(tmp_path: Path) -> None:

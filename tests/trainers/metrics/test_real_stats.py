@@ -1,0 +1,105 @@
+"""Real statistics cache (values, reuse, key) and the metric object the loop calls."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainers import metrics
+
+real_stats_mod = importlib.import_module("trainers.metrics.real_stats")  # not the function
+
+# test-written Inception weights are random, so loading them warns that FIDs are not comparable
+pytestmark = pytest.mark.filterwarnings("ignore:.*does not start with 6726825d:UserWarning")
+
+
+def _images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def test_real_stats_values_and_cache_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    imgs = _images(300, 32)
+    stats, path = metrics.real_stats(imgs, "fp-a", "rand", 250, cache_dir=tmp_path, progress=False,
+                                     batch_size=64)
+    assert path.parent == tmp_path / "fid_stats" and path.name == f"{stats.key}.npz"
+    assert stats.n == 250 and stats.backbone == "rand" and stats.image_size == 32
+    assert stats.mu.dtype == np.float64 and stats.sigma.shape == (240, 240)
+    assert stats.kid_feats.shape == (250, 240) and stats.kid_feats.dtype == np.float32
+    # running sums equal a direct computation over the same fixed-seed subset
+    feats = metrics.extract_features(metrics.load_backbone("rand"), imgs)
+    chosen = np.random.default_rng(0).permutation(300)[:250]
+    np.testing.assert_allclose(stats.mu, feats[chosen].mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stats.sigma, np.cov(feats[chosen].astype(np.float64), rowvar=False),
+                               rtol=1e-4, atol=1e-7)
+    # second call: loaded, nothing recomputed
+    monkeypatch.setattr(real_stats_mod, "load_backbone",
+                        lambda *a, **k: pytest.fail("recomputed cached stats"))
+    t0 = time.perf_counter()
+    again, path2 = metrics.real_stats(imgs, "fp-a", "rand", 250, cache_dir=tmp_path, progress=False)
+    assert time.perf_counter() - t0 < 1.0
+    assert path2 == path and again.key == stats.key
+    np.testing.assert_array_equal(again.sigma, stats.sigma)
+    loaded = metrics.load_real_stats(path)
+    assert loaded.n == 250 and loaded.backbone == "rand"
+
+
+def test_real_stats_key_changes_with_inputs(tmp_path: Path, fake_inception: Path) -> None:
+    def key(imgs: np.ndarray, fp: str = "fp-a", backbone: str = "rand", n: int = 100,
+            weights: str | None = None) -> str:
+        stats, _ = metrics.real_stats(imgs, fp, backbone, n, weights=weights, cache_dir=tmp_path,
+                                      progress=False)
+        return stats.key
+
+    small = _images(120, 32)
+    base = key(small)
+    keys = {
+        base,
+        key(small, fp="fp-b"),  # dataset
+        key(_images(120, 64)),  # resolution
+        key(small, n=120),  # N
+        key(small[:4], backbone="inception", n=4, weights=str(fake_inception)),  # backbone
+    }
+    assert len(keys) == 5
+    assert key(small) == base
+    # samples above the dataset size use (and key on) the whole dataset
+    assert key(small, n=120) == key(small, n=5000)
+
+
+def test_fid_metric(tmp_path: Path) -> None:
+    imgs = _images(400, 32)
+    stats, path = metrics.real_stats(imgs, "fp", "rand", 400, cache_dir=tmp_path, progress=False)
+    real = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+    calls = []
+
+    def sample_real(n: int) -> torch.Tensor:
+        calls.append(n)
+        return real[torch.randint(0, 400, (n,))]
+
+    def sample_grey(n: int) -> torch.Tensor:
+        return torch.zeros(n, 3, 32, 32)
+
+    metric = metrics.FIDMetric(stats, metrics.load_backbone("rand"), samples=300, batch_size=128)
+    assert metric.names == ("fid300_rand", "kid300_rand")
+    good = metric(sample_real)
+    assert calls == [128, 128, 44]
+    bad = metric(sample_grey)
+    assert set(good) == set(metric.names)
+    assert good["fid300_rand"] * 10 < bad["fid300_rand"]
+    assert good["kid300_rand"] < bad["kid300_rand"]
+
+    only_fid = metrics.build_metric(path, "rand", 1000, kid=False)
+    assert only_fid.names == ("fid1k_rand",)
+    assert set(only_fid(sample_real)) == {"fid1k_rand"}
+    with pytest.raises(ValueError, match="64 px but the real statistics are 32 px"):
+        metric(lambda n: torch.zeros(n, 3, 64, 64))
+
+
+def test_fid_metric_rejects_other_backbone(tmp_path: Path, fake_inception: Path) -> None:
+    stats, _ = metrics.real_stats(_images(50, 32), "fp", "rand", 50, cache_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="backbone 'rand', not 'inception'"):
+        metrics.FIDMetric(stats, metrics.load_backbone("inception", weights=str(fake_inception)), samples=10)

@@ -1,0 +1,37 @@
+"""Measuring a generator: feature backbones, cached real statistics, FID and KID.
+
+One job per module: ``frechet`` and ``kid`` are pure maths (no I/O), ``backbones`` the feature networks
+(a registry, :data:`BACKBONES`), ``weights`` where the Inception file comes from, ``real_stats`` the
+hash-keyed cache of real-image statistics, ``protocol`` the metric-name rule and the protocol identity,
+``evaluator`` the metric object the training loop calls.
+"""
+
+from trainers.metrics.backbones import (
+    BACKBONES,
+    InceptionBackbone,
+    RandBackbone,
+    extract_features,
+    fid_inception_net,
+    load_backbone,
+)
+from trainers.metrics.evaluator import FIDMetric, Sampler, build_metric
+from trainers.metrics.frechet import fid_from_features, frechet_distance
+from trainers.metrics.kid import kid
+from trainers.metrics.protocol import metric_names
+from trainers.metrics.real_stats import KID_REAL_MAX, STATS_VERSION, RealStats, load_real_stats, real_stats
+from trainers.metrics.weights import (
+    INCEPTION_FILE,
+    INCEPTION_HASH_PREFIX,
+    INCEPTION_URL,
+    WEIGHTS_ENV,
+    FIDWeightsError,
+    resolve_inception_weights,
+)
+
+__all__ = [
+    "BACKBONES", "INCEPTION_FILE", "INCEPTION_HASH_PREFIX", "INCEPTION_URL", "KID_REAL_MAX",
+    "STATS_VERSION", "WEIGHTS_ENV", "FIDMetric", "FIDWeightsError", "InceptionBackbone", "RandBackbone",
+    "RealStats", "Sampler", "build_metric", "extract_features", "fid_from_features", "fid_inception_net",
+    "frechet_distance", "kid", "load_backbone", "load_real_stats", "metric_names", "real_stats",
+    "resolve_inception_weights",
+]

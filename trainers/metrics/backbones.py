@@ -1,0 +1,179 @@
+"""Feature networks, one interface: ``load_backbone(name) -> nn.Module`` with ``.name``, ``.dim`` and
+``.weights_id``; input float NCHW in [-1, 1], output ``(N, dim)`` features.
+
+* ``"inception"``: the standard FID network, Inception-v3 pool3 (2048-d) with the TF-ported weights used by
+  pytorch-fid, torch-fidelity and torchmetrics. The architecture is pytorch-fid's (torchvision Inception3
+  with its FID blocks swapped in); inputs are resized to 299x299 bilinearly as those libraries do. FIDs
+  from it are comparable with published ones.
+* ``"rand"``: a fixed-seed randomly initialised conv net (random embeddings, Naeem et al. 2020). It needs
+  no download, is identical on every machine (weights come from numpy's legacy ``RandomState``, whose
+  stream numpy guarantees not to change) and is fast on a CPU. It is *not* comparable with Inception
+  FIDs, nor across image resolutions (it sees images at their native size, no resize, so 32 px and
+  64 px runs get different statistics; the cache key and the sweep's fixed resolution keep them apart).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainers.metrics.weights import inception_weights_id, load_inception_state
+
+
+class RandBackbone(nn.Module):
+    """Fixed-seed random conv net: multi-scale globally pooled features of a LeakyReLU conv pyramid.
+
+    Why this shape: pooled responses of the first, full-resolution layer see pixel-level statistics
+    (noise, salt-and-pepper, blur all change them), the deeper stride-2 stages see larger structure
+    (occlusions, patch swaps, faces vs not-faces). First-layer filters are made zero-mean so they respond
+    to structure rather than to brightness alone. He-normal weights keep activations at a similar scale
+    in every stage, so no stage dominates the concatenated feature.
+    """
+
+    name = "rand"
+    cpu_chunk = 32  # small CPU micro-batches keep the full-resolution activations in cache (2-4x faster)
+
+    def __init__(self, seed: int = 0, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
+        super().__init__()
+        rng = np.random.RandomState(seed)  # legacy stream: numpy guarantees it never changes
+        convs = []
+        c_in = 3
+        for i, c_out in enumerate(widths):
+            conv = nn.Conv2d(c_in, c_out, 3, stride=1 if i == 0 else 2, padding=1, bias=False)
+            std = np.sqrt(2.0 / (c_in * 9))
+            w = rng.standard_normal(conv.weight.shape).astype(np.float32) * np.float32(std)
+            if i == 0:
+                w -= w.mean(axis=(1, 2, 3), keepdims=True)
+            conv.weight.data = torch.from_numpy(w)
+            conv.weight.requires_grad_(False)
+            convs.append(conv)
+            c_in = c_out
+        self.convs = nn.ModuleList(convs)
+        self.dim = int(sum(widths))
+        self.seed = seed
+        digest = hashlib.sha256(b"".join(c.weight.numpy().tobytes() for c in convs)).hexdigest()[:12]
+        # the weights' own hash: if a numpy release ever changed the stream, caches would not mix
+        self.weights_id = f"rand-s{seed}-" + "-".join(map(str, widths)) + f"-{digest}"
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cpu" and x.shape[0] > self.cpu_chunk:
+            return torch.cat([self.forward(part) for part in x.split(self.cpu_chunk)])
+        feats = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2)
+            feats.append(x.mean(dim=(2, 3)))
+        return torch.cat(feats, dim=1)
+
+
+def fid_inception_net() -> nn.Module:
+    """pytorch-fid's FID Inception-v3 architecture, built without downloading anything."""
+    import torchvision
+    from pytorch_fid.inception import FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2
+
+    net = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None,
+                                          init_weights=False)
+    net.Mixed_5b = FIDInceptionA(192, pool_features=32)
+    net.Mixed_5c = FIDInceptionA(256, pool_features=64)
+    net.Mixed_5d = FIDInceptionA(288, pool_features=64)
+    net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
+    net.Mixed_6c = FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6d = FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b = FIDInceptionE_1(1280)
+    net.Mixed_7c = FIDInceptionE_2(2048)
+    return net
+
+
+class InceptionBackbone(nn.Module):
+    """Inception-v3 pool3 features (2048-d), exactly pytorch-fid's ``InceptionV3([3])`` forward pass.
+
+    Input is already in [-1, 1] (what the TF weights expect), so no (0,1)->(-1,1) rescale is applied.
+    """
+
+    name = "inception"
+    dim = 2048
+
+    def __init__(self, net: nn.Module, weights_id: str) -> None:
+        super().__init__()
+        self.net = net
+        self.weights_id = weights_id
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        x = n.maxpool1(n.Conv2d_2b_3x3(n.Conv2d_2a_3x3(n.Conv2d_1a_3x3(x))))
+        x = n.maxpool2(n.Conv2d_4a_3x3(n.Conv2d_3b_1x1(x)))
+        for block in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                      "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+            x = getattr(n, block)(x)
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def _load_inception(weights: str | os.PathLike[str] | None) -> InceptionBackbone:
+    net = fid_inception_net()
+    _, weights_id = load_inception_state(weights, net)
+    return InceptionBackbone(net, weights_id=weights_id)
+
+
+# The backbone registry: name -> factory(weights). Adding a backbone is one class and one entry here.
+BACKBONES: dict[str, Callable[[str | os.PathLike[str] | None], nn.Module]] = {
+    "inception": _load_inception,
+    "rand": lambda weights: RandBackbone(),
+}
+
+
+def check_backbone(name: str) -> None:
+    """Raise the one-line error for a backbone name that is not in :data:`BACKBONES`."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown FID backbone {name!r} (choose from {', '.join(BACKBONES)})")
+
+
+def load_backbone(name: str, weights: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
+                  ) -> nn.Module:
+    """A feature network in eval mode on ``device``: ``forward(x float NCHW [-1,1]) -> (N, .dim)``.
+
+    ``weights`` is only used by ``inception`` (see :func:`resolve_inception_weights`). The module carries
+    ``.name``, ``.dim`` and ``.weights_id`` (what the real-statistics cache key depends on).
+    """
+    check_backbone(name)
+    return BACKBONES[name](weights).to(device).eval()
+
+
+def weights_id(name: str, weights: str | os.PathLike[str] | None = None) -> str:
+    """What identifies a backbone's weights (cache keys, protocols) without building the network when
+    avoidable: the Inception file's sha256 prefix, the rand net's seed/widths/weights digest."""
+    check_backbone(name)
+    if name == "inception":
+        return inception_weights_id(weights)
+    return load_backbone(name, weights).weights_id
+
+
+@torch.no_grad()
+def features(model: nn.Module, images: torch.Tensor, device: str | torch.device) -> torch.Tensor:
+    """Features of a float [-1, 1] NCHW batch, returned as float32 on the CPU."""
+    return model(images.to(device=device, dtype=torch.float32)).float().cpu()
+
+
+def uint8_to_input(batch: np.ndarray) -> torch.Tensor:
+    """(N,S,S,3) uint8 -> float NCHW in [-1, 1] (the generator's output convention)."""
+    t = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
+    return t.div_(127.5).sub_(1.0)
+
+
+def extract_features(model: nn.Module, images: np.ndarray, batch_size: int = 250,
+                     device: str | torch.device = "cpu") -> np.ndarray:
+    """Features (N, dim) float32 of uint8 (N,S,S,3) images; a convenience for tests and benchmarks."""
+    model.eval()
+    out = [features(model, uint8_to_input(images[i:i + batch_size]), device)
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out).numpy()
