@@ -1,0 +1,199 @@
+"""The ``search`` section: which model/train fields vary, and how.
+
+A param is written ``NAME: {KIND: VALUES}`` with exactly one of five kinds; each kind is its own
+small model in a tagged union keyed by that one key. ``grid: [..]`` (every value tried; Tune
+crosses grids with ``num_samples``) and ``choice: [..]`` (sampled) take any values of the field;
+``uniform``/``loguniform: [lo, hi]`` only fields whose values form an interval of floats, and
+``randint: [lo, hi]`` of ints (both bounds INCLUSIVE: convert with ``tune.randint(lo, hi + 1)``).
+Every value and bound is validated by the field's own type (a ``TypeAdapter`` of the section's
+annotation), so a searched ``lr`` obeys exactly what ``train.lr`` obeys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.spec.errors import FieldError, Loc, _unwrap, constraints, describe, field_type
+from orchestrator.spec.sections import Count, ModelSpec, Section, Seed, TrainSpec
+from trainers.config import TRAIN_FIELDS
+
+PARAM_KINDS: tuple[str, ...] = ("grid", "choice", "uniform", "loguniform", "randint")
+DISTRIBUTIONS: frozenset[str] = frozenset({"uniform", "loguniform", "randint"})
+
+Values = Annotated[list[Any], Field(min_length=1)]
+Bounds = Annotated[list[Any], Field(min_length=2, max_length=2)]
+
+
+class _Param(Section):
+    """One ``search.params`` entry as written; ``kind`` is the one key it has."""
+
+    kind: ClassVar[str]
+
+    @property
+    def values(self) -> list[Any]:
+        return list(getattr(self, self.kind))
+
+
+class GridParam(_Param):
+    kind = "grid"
+    grid: Values
+
+
+class ChoiceParam(_Param):
+    kind = "choice"
+    choice: Values
+
+
+class UniformParam(_Param):
+    kind = "uniform"
+    uniform: Bounds
+
+
+class LogUniformParam(_Param):
+    kind = "loguniform"
+    loguniform: Bounds
+
+
+class RandIntParam(_Param):
+    kind = "randint"
+    randint: Bounds
+
+
+def _kind_of(v: Any) -> str | None:
+    """The tag of a param: its single key (None -> pydantic reports "exactly one of ...")."""
+    if isinstance(v, _Param):
+        return v.kind
+    return next(iter(v)) if isinstance(v, dict) and len(v) == 1 else None
+
+
+ParamEntry = Annotated[
+    Annotated[GridParam, Tag("grid")]
+    | Annotated[ChoiceParam, Tag("choice")]
+    | Annotated[UniformParam, Tag("uniform")]
+    | Annotated[LogUniformParam, Tag("loguniform")]
+    | Annotated[RandIntParam, Tag("randint")],
+    Discriminator(_kind_of),
+]
+
+
+class ParamSpec(BaseModel):
+    """A validated search parameter for ``orchestrator.space`` to turn into a Ray Tune object.
+
+    ``values`` is the list of grid/choice values, or ``[low, high]`` for distributions (randint
+    bounds are inclusive), each of the field's type.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["grid", "choice", "uniform", "loguniform", "randint"]
+    values: list[Any]
+
+
+# searchable fields and their types: the model and train fields, and the seed (replicates that differ)
+FIELD_TYPES: dict[str, Any] = {
+    **{k: field_type(f) for k, f in ModelSpec.model_fields.items()},
+    **{k: field_type(f) for k, f in TrainSpec.model_fields.items()},
+    "seed": Seed,
+}
+SEARCHABLE: tuple[str, ...] = tuple(FIELD_TYPES)
+assert set(SEARCHABLE) <= TRAIN_FIELDS, "searchable fields must be TrainConfig fields"
+_ADAPTERS = {
+    name: TypeAdapter(tp, config=ConfigDict(strict=True, allow_inf_nan=False))
+    for name, tp in FIELD_TYPES.items()
+}
+
+
+def allowed_kinds(name: str) -> tuple[str, ...]:
+    """Distributions need a numeric field whose valid values form an interval (not conv_dim's powers)."""
+    tp = FIELD_TYPES[name]
+    base = _unwrap(tp)
+    if base not in (int, float) or any(isinstance(c, AfterValidator) for c in constraints(tp)):
+        return ("grid", "choice")
+    return ("grid", "choice", "randint") if base is int else ("grid", "choice", "uniform", "loguniform")
+
+
+def validated_value(name: str, value: Any, where: Loc = ()) -> Any:
+    """``value`` checked and coerced by field ``name``'s own type; a ``FieldError`` at ``where`` if not."""
+    try:
+        return _ADAPTERS[name].validate_python(value)
+    except ValidationError as err:
+        raise FieldError(describe(err.errors()[0], name, FIELD_TYPES[name]), where) from None
+
+
+def _check_param(name: str, entry: _Param, algorithm: str) -> None:
+    where: Loc = ("params", name)
+    if name not in FIELD_TYPES:
+        hint = difflib.get_close_matches(name, SEARCHABLE, n=1)
+        did = f"did you mean {hint[0]!r}? " if hint else ""
+        raise FieldError(
+            f"unknown search parameter {name!r} ({did}searchable: {', '.join(SEARCHABLE)})", where
+        )
+    kind = entry.kind
+    if algorithm == "grid" and kind != "grid":
+        raise FieldError(
+            f"algorithm grid takes only grid params, got {kind} (use algorithm random or optuna)",
+            (*where, kind),
+        )
+    allowed = allowed_kinds(name)
+    if kind not in allowed:
+        raise FieldError(
+            f"{name} cannot use {kind} (allowed for this field: {', '.join(allowed)})", (*where, kind)
+        )
+    values = [validated_value(name, v, (*where, kind, i)) for i, v in enumerate(entry.values)]
+    if kind in DISTRIBUTIONS:
+        lo, hi = values
+        if lo is None or hi is None:
+            raise FieldError(f"{kind} bounds must be numbers, got [{lo}, {hi}]", (*where, kind))
+        if kind == "loguniform" and lo <= 0:
+            raise FieldError(f"loguniform bounds must be > 0, got {lo}", (*where, kind, 0))
+        if not lo < hi:
+            raise FieldError(f"{kind} low must be < high, got [{lo}, {hi}]", (*where, kind))
+
+
+class SearchSpec(Section):
+    """How trials are drawn: the search algorithm, how many samples, and the searched fields."""
+
+    algorithm: Literal["grid", "random", "optuna"] = "random"
+    num_samples: Count = 1
+    startup_trials: Count | None = None  # Optuna's random start-up trials (None: sized by the searcher)
+    params: dict[str, ParamEntry] = Field(default_factory=dict)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _null_params(cls, v: Any) -> Any:
+        return {} if v is None else v
+
+    @model_validator(mode="after")
+    def _params_fit_their_fields(self) -> SearchSpec:
+        for name, entry in self.params.items():
+            _check_param(name, typing.cast(_Param, entry), self.algorithm)
+        return self
+
+    def validated(self) -> dict[str, ParamSpec]:
+        """Search params by field name, values coerced to the field's type (e.g. 1 -> 1.0 for lr)."""
+        return {
+            name: ParamSpec(kind=entry.kind, values=[validated_value(name, v) for v in entry.values])  # type: ignore[arg-type]
+            for name, entry in self.params.items()
+        }
+
+    def largest(self, name: str) -> Any:
+        """The largest value a searched field can take (None when it is not searched)."""
+        entry = self.params.get(name)
+        if entry is None:
+            return None
+        numbers = [v for v in entry.values if isinstance(v, int | float) and not isinstance(v, bool)]
+        return max(numbers) if numbers else None

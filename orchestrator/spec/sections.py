@@ -1,0 +1,278 @@
+"""The spec's sections as frozen pydantic models; constraints are pydantic's own (``Field`` bounds,
+``Literal``, ``allow_inf_nan=False``, strict types), defaults come from ``TrainConfig``.
+
+A constraint that pydantic cannot state (a power of two, a device string) is a small
+``AfterValidator`` that raises a plain ``ValueError`` about the value; ``errors.py`` words it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.spec.errors import FieldError, as_model
+from trainers.config import Optimizer, Precision, TrainConfig
+
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+MAX_SYNTHETIC = 1_000_000  # rendered into memory at once: 1M faces at 64 px are 12 GB
+DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _power_of_two(v: int) -> int:
+    if v < 8 or v & (v - 1):
+        raise ValueError(f"must be a power of two >= 8, got {v}")
+    return v
+
+
+def _device(v: str) -> str:
+    if not DEVICE_RE.match(v):
+        raise ValueError(f"must be auto, cpu, mps, cuda or cuda:N, got {v!r}")
+    return v
+
+
+def _known_family(v: str) -> str:
+    """A name in the ``trainers.families`` registry (imported at validation: it loads torch)."""
+    from trainers.families import FAMILY_NAMES
+
+    if v not in FAMILY_NAMES:
+        names = [repr(n) for n in FAMILY_NAMES]
+        raise ValueError(f"must be one of {', '.join(names[:-1])} or {names[-1]}, got {v!r}")
+    return v
+
+
+def _whole_above_one(v: float) -> float:
+    if v > 1 and v != int(v):
+        raise ValueError(f"above 1 must be a whole number, got {v}")
+    return v
+
+
+# value types shared by the sections (and, through them, by the search params)
+Count = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]  # [0, 1)
+OpenFraction = Annotated[float, Field(gt=0, lt=1)]  # (0, 1)
+PowerOfTwo = Annotated[int, AfterValidator(_power_of_two)]
+Device = Annotated[str, AfterValidator(_device)]
+Family = Annotated[str, AfterValidator(_known_family)]
+Seed = Annotated[int, Field(ge=0)]
+
+
+class Section(BaseModel):
+    """Base of every spec model: strict types, finite numbers, no unknown keys, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_sections_are_empty(cls, data: Any) -> Any:
+        """``model:`` with everything commented out means "all defaults", not an error."""
+        if isinstance(data, Mapping):
+            nested = {k for k, f in cls.model_fields.items() if as_model(f.annotation) is not None}
+            return {k: ({} if (k in nested and v is None) else v) for k, v in data.items()}
+        return data
+
+
+def checks_data(info: ValidationInfo) -> bool:
+    """Whether validation may look at files on this machine (``load(..., check_data=False)``: no)."""
+    return bool((info.context or {}).get("check_data", True))
+
+
+def resolve_path(raw: str) -> str:
+    return str((Path.cwd() / Path(raw).expanduser()).resolve())
+
+
+def _count_images(data: DataSpec) -> int:
+    """How many images ``trainers.data`` would read from the source: its own listing, no decoding."""
+    from trainers import data as data_mod
+
+    cfg = data_mod.DataConfig(source=data.source, path=data.path, image_size=data.image_size)
+    lister = getattr(data_mod, "list_images", None)
+    names = lister(cfg) if lister is not None else data_mod._open_source(cfg).names
+    return len(names)
+
+
+class DataSpec(Section):
+    """Which images to train on; mirrors ``trainers.data.DataConfig`` (seed comes from the spec)."""
+
+    source: Literal["synthetic", "folder", "zip", "celeba"] = "synthetic"
+    path: str | None = Field(default=None, validate_default=True)
+    image_size: Literal[32, 64] = 32
+    limit: Count | None = None
+    count: Annotated[int, Field(ge=1, le=MAX_SYNTHETIC)] = 2000
+    _listed: int | None = PrivateAttr(default=None)  # images the source lists (when checked)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None, info: ValidationInfo) -> str | None:
+        source = info.data.get("source")
+        if v is None:
+            if source is not None and source != "synthetic":
+                raise FieldError(f"path is required for source {source}")
+            return None
+        if source == "synthetic":
+            raise FieldError("path is not used by source synthetic (remove it or pick folder/zip/celeba)")
+        if not v.strip():
+            raise FieldError("path must not be empty")
+        resolved = resolve_path(v)
+        if checks_data(info) and not os.path.exists(resolved):
+            raise FieldError(f"path does not exist: {resolved}")
+        return resolved
+
+    @model_validator(mode="after")
+    def _has_images(self, info: ValidationInfo) -> DataSpec:
+        """List the source (names only, nothing decoded): an empty folder fails here, not in ``run``."""
+        if self.path is not None and checks_data(info):
+            try:
+                self._listed = _count_images(self)
+            except ValueError as err:  # trainers.data.DataError: one line naming the path
+                raise FieldError(str(err), ("path",)) from None
+        return self
+
+    @property
+    def known_size(self) -> tuple[int, str] | None:
+        """(images a trial trains on, where that number comes from) as far as known without decoding."""
+        size: int | None = None
+        why = ""
+        if self.source == "synthetic":
+            size, why = self.count, "data.count"
+        elif self._listed is not None:
+            size, why = self._listed, f"images listed in {self.path}"
+        if self.limit is not None and (size is None or self.limit < size):
+            size, why = self.limit, "data.limit"
+        return None if size is None else (size, why)
+
+
+class ModelSpec(Section):
+    """Architecture knobs (``TrainConfig`` model fields); family names from ``trainers.families``."""
+
+    family: Family = DEFAULTS["family"]
+    fc: bool = DEFAULTS["fc"]
+    z_dim: Count = DEFAULTS["z_dim"]
+    conv_dim: PowerOfTwo = DEFAULTS["conv_dim"]
+    d_dropout: Fraction = DEFAULTS["d_dropout"]
+
+
+class TrainSpec(Section):
+    """Optimisation knobs (``TrainConfig`` training fields, same defaults)."""
+
+    epochs: Count = DEFAULTS["epochs"]
+    batch_size: Count = DEFAULTS["batch_size"]
+    optimizer: Optimizer = DEFAULTS["optimizer"]
+    lr: Positive = DEFAULTS["lr"]
+    lr_d: Positive | None = DEFAULTS["lr_d"]
+    beta1: Fraction | None = DEFAULTS["beta1"]
+    beta2: Fraction | None = DEFAULTS["beta2"]
+    precision: Precision = DEFAULTS["precision"]
+    ema: bool = DEFAULTS["ema"]
+    ema_kimg: Positive = DEFAULTS["ema_kimg"]
+    label_smoothing: Fraction = DEFAULTS["label_smoothing"]
+    gp_lambda: Annotated[float, Field(ge=0)] = DEFAULTS["gp_lambda"]
+    n_critic: Count = DEFAULTS["n_critic"]
+    report_every_images: Count | None = DEFAULTS["report_every_images"]
+    channels_last: bool = DEFAULTS["channels_last"]
+    compile: bool = DEFAULTS["compile"]
+    device: Device = DEFAULTS["device"]
+
+
+class MetricsSpec(Section):
+    """FID/KID protocol; ``real_samples`` null means the same count as ``samples``."""
+
+    backbone: Literal["rand", "inception"] = "rand"
+    samples: Annotated[int, Field(ge=2)] = 1000
+    real_samples: Annotated[int, Field(ge=2)] | None = None
+    every: Count = 1
+    kid: bool = True
+    weights: str | None = None
+    batch_size: Count = 250
+    final_samples: NonNegative | None = None  # end-of-sweep re-measurement (0: none; None: downstream)
+    final_top_k: NonNegative = 3  # how many of the best trials are re-measured
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return None
+        if info.data.get("backbone") == "rand":
+            raise FieldError("weights only apply to backbone inception (rand needs no file)")
+        resolved = resolve_path(v)
+        if checks_data(info) and not os.path.isfile(resolved):
+            raise FieldError(f"path does not exist: {resolved}")
+        return resolved
+
+    @field_validator("final_samples")
+    @classmethod
+    def _final_samples(cls, v: int | None) -> int | None:
+        if v == 1:
+            raise FieldError("final_samples must be 0 (no re-measurement) or >= 2, got 1")
+        return v
+
+
+class SchedulerSpec(Section):
+    """Early stopping. ``metric`` is ``fid``/``kid`` or a full protocol name; lower is better."""
+
+    type: Literal["asha", "hyperband", "none"] = "asha"
+    metric: str = "fid"
+    mode: Literal["min"] = "min"
+    grace_period: Count = 1
+    reduction_factor: Annotated[float, Field(gt=1)] = 2
+    max_t: Count | None = None
+    # what a rung decision reads: the latest value, the best so far, or an exponential smoothing
+    signal: Literal["raw", "best", "smoothed"] = "best"
+    smoothing: OpenFraction = 0.5  # weight of the history in the smoothed signal
+
+
+class ResourcesSpec(Section):
+    """Per-trial resources for Tune; fractional GPUs (< 1) let trials share a card."""
+
+    cpus_per_trial: Positive = 1
+    gpus_per_trial: Annotated[float, Field(ge=0), AfterValidator(_whole_above_one)] = 0
+    max_concurrent: Count = 2
+    max_failures: NonNegative = 2  # restarts of a trial from its last checkpoint after its worker died
+
+
+class CheckpointSpec(Section):
+    """When trials write their resume state; null ``every``: at scheduler rungs and at the end."""
+
+    every: Count | None = None
+    num_to_keep: Count = 2
+
+
+def default_tracking_uri() -> str:
+    """The one rule for an unset ``tracking.uri``: ``$MLFLOW_TRACKING_URI``, else SQLite under ./mlruns.
+
+    The fallback is absolute because Ray trials and callbacks run in other working directories.
+    """
+    local = f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or local
+
+
+class TrackingSpec(Section):
+    """MLflow store: null uri -> ``default_tracking_uri()``; null experiment -> spec name."""
+
+    uri: str | None = Field(default=None, validate_default=True)
+    experiment: str | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, v: str | None) -> str:
+        if v is None:
+            return default_tracking_uri()
+        if not v.strip():
+            raise FieldError("uri must not be empty (use null for the local SQLite store)")
+        return v
