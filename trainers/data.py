@@ -242,6 +242,15 @@ def _is_image(name: str) -> bool:
     return not base.startswith(".") and base.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def list_images(cfg: DataConfig) -> list[str]:
+    """The image names ``prepare`` would read from a folder/zip/CelebA source, nothing decoded.
+
+    ``orchestrator.spec`` calls it at load time so that an empty or wrong source, or a batch larger
+    than the dataset, is refused before any trial starts; raises ``DataError`` (one line) like ``prepare``.
+    """
+    return list(_open_source(cfg).names)
+
+
 def _open_source(cfg: DataConfig) -> _Source:
     assert cfg.path is not None  # DataConfig checks this
     path = Path(cfg.path).expanduser()

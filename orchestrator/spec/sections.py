@@ -102,9 +102,7 @@ def _count_images(data: DataSpec) -> int:
     from trainers import data as data_mod
 
     cfg = data_mod.DataConfig(source=data.source, path=data.path, image_size=data.image_size)
-    lister = getattr(data_mod, "list_images", None)
-    names = lister(cfg) if lister is not None else data_mod._open_source(cfg).names
-    return len(names)
+    return len(data_mod.list_images(cfg))
 
 
 class DataSpec(Section):
