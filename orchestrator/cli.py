@@ -64,14 +64,15 @@ set_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gansweep", prog_name="gansweep")
 def main() -> None:
     """gansweep: GAN hyper-parameter sweeps on Ray Tune, recorded in MLflow."""
 
 
-def _load(spec_path: Path, overrides: tuple[str, ...]) -> Any:
+def _load(spec_path: Path, overrides: tuple[str, ...], check_data: bool = True) -> Any:
     from orchestrator.spec import load, parse_overrides
 
-    return load(spec_path, overrides=parse_overrides(overrides) or None)
+    return load(spec_path, overrides=parse_overrides(overrides) or None, check_data=check_data)
 
 
 def _print_plan(spec: Any) -> None:
@@ -82,10 +83,43 @@ def _print_plan(spec: Any) -> None:
 @main.command()
 @spec_argument
 @set_option
+@click.option("--no-data", is_flag=True,
+              help="Preview the plan of a spec whose data is not on this machine (data checks skipped).")
 @handles_user_errors
-def validate(spec: Path, overrides: tuple[str, ...]) -> None:
+def validate(spec: Path, overrides: tuple[str, ...], no_data: bool) -> None:
     """Check SPEC, print the resolved spec and the number of trials, run nothing."""
-    _print_plan(_load(spec, overrides))
+    _print_plan(_load(spec, overrides, check_data=not no_data))
+    if no_data:
+        click.echo("note: data checks skipped (--no-data); `gansweep run` checks the data", err=True)
+
+
+def _resume_line(spec: Any, state_file: Path) -> str:
+    """"resuming NAME: k of n trials left", counted from the sweep's MLflow record."""
+    from mlflow.exceptions import MlflowException
+
+    from orchestrator.console import resume_line
+    from orchestrator.record.store import client_for, finished_trials
+
+    planned = spec.grid_size() if spec.time_budget_s is None else None
+    try:
+        parent = json.loads(state_file.read_text())["parent_run_id"]
+        finished = finished_trials(client_for(spec.tracking_uri), parent)
+    except (MlflowException, OSError, KeyError, ValueError):  # no readable record: tune.run says why
+        return f"resuming {spec.name}"
+    return resume_line(spec.name, finished, planned)
+
+
+def _best_flags(spec: Any, parent_run_id: str) -> str | None:
+    """The sweep's best trial as `--set` flags for its swept params (None: no best yet)."""
+    from orchestrator.record.names import set_flags
+    from orchestrator.record.store import best_params, client_for
+
+    values = best_params(client_for(spec.tracking_uri), parent_run_id, sorted(spec.search_params()))
+    if not values:
+        return None
+    sections = {name: "model" for name in type(spec.model).model_fields}
+    sections.update({name: "train" for name in type(spec.train).model_fields})
+    return set_flags(values, sections)
 
 
 @main.command()
@@ -104,40 +138,38 @@ def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, add
         _print_plan(sweep)
         return
     from orchestrator import tune as tune_mod
-    from orchestrator.summary import print_summary
+    from orchestrator.report.summary import print_summary
 
     if address:
         from orchestrator.cluster import check_ray_address
 
         check_ray_address(address, sweep)
+    if resume:
+        exp_dir = tune_mod.experiment_dir(sweep, resume=True)
+        tune_mod.check_resumable(sweep, exp_dir)  # a changed spec is refused before anything is said
+        click.echo(_resume_line(sweep, exp_dir / tune_mod.STATE_FILE))
     result = tune_mod.run(sweep, resume=resume, address=address, verbose=verbose)
     print_summary(sweep, result)
+    flags = _best_flags(sweep, result.parent_run_id)
+    if flags:
+        click.echo(f"best config as flags: gansweep run {spec} {flags}")
     if result.interrupted:
         click.echo(f"gansweep: sweep interrupted; finish it with: gansweep run {spec} --resume", err=True)
         sys.exit(130)
 
 
 @main.command()
-@click.option("--store", default=None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db).")
+@click.option("--store", default=None,
+              help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlruns).")
 @click.option("--port", default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--wait", "wait_s", default=180.0, show_default=True, help="Seconds to wait for the server.")
 @handles_user_errors
-def ui(store: str | None, port: int, host: str) -> None:
-    """Start the MLflow UI on the sweep store, bound to 127.0.0.1 by default."""
-    import subprocess
+def ui(store: str | None, port: int, host: str, wait_s: float) -> None:
+    """Start the MLflow UI on the sweep store (127.0.0.1 by default); prints its URL once it answers."""
+    from orchestrator.record.server import serve_ui
 
-    from orchestrator.tracking import default_artifact_root, local_store_uri
-
-    uri = store or local_store_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        fail(f"--store: no MLflow store at {uri.removeprefix('sqlite:///')} (run a sweep first)")
-    click.echo(f"MLflow UI for {uri} at http://{host}:{port}  (Ctrl-C to stop)")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
-    cmd += ["--host", host, "--port", str(port)]
-    root = default_artifact_root(uri)
-    if root:
-        cmd += ["--default-artifact-root", root]
-    sys.exit(subprocess.call(cmd))
+    sys.exit(serve_ui(store, host, port, wait_s, echo=click.echo, fail=fail))
 
 
 @main.command()
@@ -145,12 +177,14 @@ def ui(store: str | None, port: int, host: str) -> None:
 @click.option("--store", default=None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
               show_default=True)
+@click.option("--wide", is_flag=True, help="Table view: every column, full status text (default fits 100).")
 @handles_user_errors
-def report(sweeps: tuple[str, ...], store: str | None, fmt: str) -> None:
+def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool) -> None:
     """Compare the trials of SWEEP (a sweep name or parent run id), or line up two sweeps.
 
-    Ranked by best FID; sweeps measured with different metric protocols are shown side by side
-    but never ranked together.
+    Ranked by the re-measured final value where there is one, else best FID; two sweeps whose
+    recorded measurement protocols differ are refused (exit 2), older sweeps without a protocol
+    record measured with different metrics are shown side by side but never ranked together.
     """
     if len(sweeps) > 2:
         raise click.UsageError("give one sweep, or two to compare")
@@ -158,7 +192,7 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str) -> None:
 
     reports = report_mod.load_reports(store, list(sweeps))
     if fmt == "table":
-        report_mod.print_tables(reports)
+        report_mod.print_tables(reports, wide=wide)
     else:
         click.echo(report_mod.render_text(reports, fmt), nl=False)
     if len(reports) > 1 and not report_mod.comparable(reports) and fmt in ("csv", "json"):

@@ -1,10 +1,17 @@
-"""Terminal output: a compact live table of trials instead of Ray's raw logs."""
+"""Terminal output of a running sweep, in a terminal and in a log file alike.
+
+On a TTY: a live table (one row per trial: params, epoch x/N, latest/best metric, status) with a
+caption of done/running/pending counts, elapsed time and an ETA. Anywhere else (`> log`, nohup,
+CI, Slurm, `submit` log-following): one plain, flushed line per epoch and per trial event, so a
+day-long sweep is never silent.
+"""
 
 from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+import time
+from typing import IO, Any
 
 from ray.tune import Callback
 from rich.console import Console
@@ -23,33 +30,114 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def duration(seconds: float) -> str:
+    """3725 -> '1h02m05s', 65 -> '1m05s', 7 -> '7s'."""
+    seconds = int(max(0.0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def short_trial_id(trial_id: str) -> str:
     """Tune ids are `<experiment hash>_<index>`; the index is what tells trials apart on screen."""
     return trial_id.rsplit("_", 1)[-1]
 
 
 class LiveTrialTable(Callback):
-    """Tune callback redrawing one row per trial: params, epoch, latest/best metric, status."""
+    """Tune callback reporting progress: a live table on a TTY, plain lines otherwise."""
 
-    def __init__(self, metric: str, swept: list[str], enabled: bool = True) -> None:
+    def __init__(
+        self,
+        metric: str,
+        swept: list[str],
+        enabled: bool = True,
+        max_t: int | None = None,
+        total: int | None = None,
+        concurrency: int = 1,
+        live: bool | None = None,
+        stream: IO[str] | None = None,
+    ) -> None:
         self.metric = metric
         self.swept = swept
         self.enabled = enabled
+        self.max_t = max_t  # reports ("epochs") of a trial that runs to the end
+        self.total = total  # planned trials, None when a time budget decides
+        self.concurrency = max(1, concurrency)
+        self.live = sys.stdout.isatty() if live is None else live
+        self.stream = stream
         self._rows: dict[str, dict[str, Any]] = {}
         self._live: Live | None = None
+        self._started = time.monotonic()
+        self._iterations = 0  # reports seen by this driver (for the throughput behind the ETA)
+
+    @classmethod
+    def for_sweep(cls, spec: Any, images: int | None, enabled: bool = True) -> LiveTrialTable:
+        """The progress display of `spec`'s sweep (`images`: dataset size, for report-based max_t)."""
+        total = spec.grid_size() if spec.time_budget_s is None else None
+        return cls(spec.asha_metric, sorted(spec.search_params()), enabled=enabled, max_t=spec.max_t(images),
+                   total=total, concurrency=spec.resources.max_concurrent or 1)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_live=None, _rows={})
+        state.update(_live=None, _rows={}, stream=None)
         return state
 
+    def setup(self, **info: Any) -> None:
+        self._started = time.monotonic()
+
+    # ------------------------------------------------------------------ state
     def _row(self, trial: Any) -> dict[str, Any]:
         fresh = {"epoch": 0, "latest": math.nan, "best": math.nan, "status": "pending"}
         fresh["config"] = trial.config
         return self._rows.setdefault(trial.trial_id, fresh)
 
+    def counts(self) -> tuple[int, int, int]:
+        """(done, running, pending) trials; pending counts planned trials not started yet."""
+        running = sum(1 for row in self._rows.values() if row["status"] in ("running", "pending"))
+        done = len(self._rows) - running
+        pending = max(0, self.total - len(self._rows)) if self.total is not None else 0
+        return done, running, pending
+
+    def eta_s(self) -> float | None:
+        """Upper bound on the time left: every unfinished trial runs to max_t (ASHA usually cuts).
+
+        Throughput is this driver's reports per second so far, which already folds in concurrency.
+        """
+        elapsed = time.monotonic() - self._started
+        if self.max_t is None or self._iterations == 0 or elapsed <= 0:
+            return None
+        done, running, pending = self.counts()
+        left = sum(max(0, self.max_t - row["epoch"]) for row in self._rows.values()
+                   if row["status"] in ("running", "pending"))
+        left += pending * self.max_t
+        return left / (self._iterations / elapsed)
+
+    def progress(self) -> str:
+        done, running, pending = self.counts()
+        eta = self.eta_s()
+        elapsed = duration(time.monotonic() - self._started)
+        text = f"{done} done, {running} running, {pending} pending | elapsed {elapsed}"
+        return text + (f", ETA <= {duration(eta)}" if eta is not None else "")
+
+    def _epoch(self, row: dict[str, Any]) -> str:
+        return f"{row['epoch']}/{self.max_t}" if self.max_t else str(row["epoch"])
+
+    def _label(self, trial: Any) -> str:
+        params = " ".join(f"{p}={_fmt(trial.config.get(p, ''))}" for p in self.swept)
+        return f"trial {short_trial_id(trial.trial_id)}" + (f" ({params})" if params else "")
+
+    # ------------------------------------------------------------------ output
+    def _line(self, text: str) -> None:
+        """One plain line, flushed at once: a log file shows progress while the sweep runs."""
+        if not self.enabled or self.live:
+            return
+        stamp = time.strftime("%H:%M:%S")
+        print(f"[{stamp}] {text}", file=self.stream or sys.stdout, flush=True)
+
     def _render(self) -> Table:
-        table = Table(title=f"gansweep - ASHA on {self.metric}", expand=False)
+        table = Table(title=f"gansweep - ASHA on {self.metric}", caption=self.progress(), expand=False)
         table.add_column("trial")
         for name in self.swept:
             table.add_column(name)
@@ -57,12 +145,12 @@ class LiveTrialTable(Callback):
             table.add_column(name, justify="right" if name != "status" else "left")
         for trial_id, row in self._rows.items():
             params = [_fmt(row["config"].get(name, "")) for name in self.swept]
-            values = [str(row["epoch"]), _fmt(row["latest"]), _fmt(row["best"]), row["status"]]
+            values = [self._epoch(row), _fmt(row["latest"]), _fmt(row["best"]), row["status"]]
             table.add_row(short_trial_id(trial_id), *params, *values)
         return table
 
     def _refresh(self) -> None:
-        if not self.enabled:
+        if not self.enabled or not self.live:
             return
         if self._live is None:
             self._live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
@@ -70,8 +158,10 @@ class LiveTrialTable(Callback):
         else:
             self._live.update(self._render())
 
+    # ------------------------------------------------------------------ Tune hooks
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._row(trial)["status"] = "running"
+        self._line(f"{self._label(trial)} started | {self.progress()}")
         self._refresh()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
@@ -79,10 +169,16 @@ class LiveTrialTable(Callback):
             return
         row = self._row(trial)
         row["epoch"] = int(result.get("training_iteration", 0))
+        self._iterations += 1
         value = result.get(self.metric)
-        if isinstance(value, int | float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
             row["latest"] = float(value)
-            row["best"] = value if math.isnan(row["best"]) else min(row["best"], value)
+            if math.isfinite(value):
+                row["best"] = value if math.isnan(row["best"]) else min(row["best"], value)
+        self._line(
+            f"trial {short_trial_id(trial.trial_id)} epoch {self._epoch(row)} "
+            f"{self.metric}={_fmt(row['latest'])} best={_fmt(row['best'])} | {self.progress()}"
+        )
         self._refresh()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -90,12 +186,22 @@ class LiveTrialTable(Callback):
         row = self._row(trial)
         if last.get("already_finished"):
             row["status"] = "done before resume"
+        elif last.get("diverged"):
+            row["status"] = "diverged"
         else:
             row["status"] = "completed" if last.get("final") else f"stopped@{row['epoch']}"
+        event = {
+            "done before resume": "was done before the resume",
+            "diverged": f"diverged at epoch {row['epoch']}",
+            "completed": f"completed {row['epoch']} epochs",
+        }.get(row["status"], f"stopped by ASHA at epoch {row['epoch']}")
+        best = f" (best {self.metric}={_fmt(row['best'])})" if not math.isnan(row["best"]) else ""
+        self._line(f"{self._label(trial)} {event}{best} | {self.progress()}")
         self._refresh()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._row(trial)["status"] = "failed"
+        self._line(f"{self._label(trial)} failed at epoch {self._row(trial)['epoch']} | {self.progress()}")
         self._refresh()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
@@ -105,3 +211,10 @@ class LiveTrialTable(Callback):
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+
+def resume_line(name: str, finished: int, planned: int | None) -> str:
+    """What `--resume` prints before it starts: how much of the sweep is left."""
+    if planned is None:
+        return f"resuming {name}: {finished} trials finished, the time budget decides the rest"
+    return f"resuming {name}: {max(0, planned - finished)} of {planned} trials left"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from e2e_helpers import tiny_spec
+from e2e_helpers import GANSWEEP, tiny_spec
 
 from orchestrator.cli import main
 
@@ -80,3 +85,64 @@ def test_resume_refuses_a_changed_spec(tmp_path: Path) -> None:
     code, out, err = _invoke("run", str(spec), "--resume")
     assert code == 2, out + err
     assert "changed since sweep tiny started" in err
+
+
+def test_version() -> None:
+    code, out, _ = _invoke("--version")
+    assert code == 0 and out.startswith("gansweep, version ")
+
+
+def test_validate_no_data_previews_a_spec_whose_data_is_elsewhere(tmp_path: Path) -> None:
+    elsewhere = {"source": "folder", "path": str(tmp_path / "not-here"), "image_size": 32}
+    spec = tiny_spec(tmp_path, data=elsewhere)
+    code, _, err = _invoke("validate", str(spec))
+    assert code == 2 and "data.path" in err
+    code, out, err = _invoke("validate", str(spec), "--no-data")
+    assert code == 0, err
+    assert "trials: 6" in out and "data checks skipped" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _store(tmp_path: Path) -> str:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    (tmp_path / "mlruns").mkdir()
+    MlflowClient(uri).search_experiments()  # creates the database
+    return uri
+
+
+def test_ui_refuses_a_taken_port(tmp_path: Path) -> None:
+    uri = _store(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = _invoke("ui", "--store", uri, "--port", str(port))
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--port" in lines[0] and str(port) in lines[0]
+
+
+@pytest.mark.slow
+def test_ui_answers_when_it_prints_the_url_and_stops_on_sigterm(tmp_path: Path) -> None:
+    uri, port = _store(tmp_path), _free_port()
+    proc = subprocess.Popen([*GANSWEEP, "ui", "--store", uri, "--port", str(port)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()  # blocks until the URL is printed
+        assert f"http://127.0.0.1:{port}/" in line, line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as response:
+            assert response.status == 200, "the URL was printed before the server answered"
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with socket.socket() as probe:  # the server went with it: the port is free again
+        probe.bind(("127.0.0.1", port))

@@ -1,0 +1,114 @@
+"""The names of the MLflow record: tags, params and metrics a sweep writes and reports read.
+
+Readers (report, generate, tests) import these constants instead of spelling strings, so a key
+that changes here changes everywhere at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Our tags (gansweep.*): what kind of run, which sweep/trial, how it ended.
+TAG_SWEEP = "gansweep.sweep"
+TAG_KIND = "gansweep.kind"  # "sweep" | "trial"
+TAG_TRIAL = "gansweep.trial_id"
+TAG_STATUS = "gansweep.status"  # running | completed | stopped | failed
+TAG_DETAIL = "gansweep.status_detail"
+TAG_SWEPT = "gansweep.swept_params"
+TAG_BACKBONE = "gansweep.fid_backbone"
+TAG_METRIC = "gansweep.metric"
+TAG_NODE = "gansweep.node_id"
+TAG_RESTARTS = "gansweep.restarts"  # times Tune restarted the trial from its checkpoint (dead worker)
+TAG_SPEC_HASH = "gansweep.spec_hash"
+TAG_PROTOCOL_KEY = "gansweep.protocol_key"  # short hash of the measurement protocol (F compares it)
+TAG_PROTOCOL = "gansweep.protocol"  # the protocol dict as JSON
+TAG_BEST_RUN = "gansweep.best_run_id"  # on the parent: the child run holding the sweep's best
+TAG_BEST_TRIAL = "gansweep.best_trial_id"
+TAG_BEST_EPOCH = "gansweep.best_epoch"
+
+# MLflow's own tags: the UI shows them in its Source/Version columns and the run page.
+PARENT = "mlflow.parentRunId"
+GIT_COMMIT = "mlflow.source.git.commit"
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
+
+# Images logged with `log_image(key=..., step=epoch)`: MLflow's image slider on the run page.
+SAMPLES_KEY = "samples"  # the fixed-noise grid of each epoch, on every child
+REAL_KEY = "real_images"  # a grid of real training images, on the parent, for comparison
+MODEL_DIR = "model"
+BEST_GENERATOR = "model/best_generator.pt"  # {"config", "generator", "epoch", "metric", "value"}
+GENERATOR = "model/generator.pt"  # the last epoch's generator, when the trial exposes it
+
+# The saved view of the runs table (MLflow's "shared view": an experiment tag the UI reads when the
+# URL carries `viewStateShareKey=<key>`): opens on best FID, the swept params, status.
+VIEW_KEY = "gansweep"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+
+# Numbers a trial reports that are bookkeeping, not something to chart: kept out of the metrics.
+# Tune's own counters plus our progress fields. `time_total_s` is Tune's trial clock (it survives
+# restores); it is kept as a metric because reports sum trial wall time from it.
+BOOKKEEPING = frozenset({
+    "epoch", "images_seen", "final", "node_id", "already_finished",
+    "timestamp", "training_iteration", "pid", "iterations_since_restore", "time_since_restore",
+    "time_this_iter_s", "timesteps_total", "episodes_total", "timesteps_since_restore", "done",
+    "episodes_this_iter", "timesteps_this_iter", "experiment_tag", "checkpoint_dir_name",
+})
+KEEP_FROM_TUNE = frozenset({"time_total_s"})
+
+
+def best_key(metric: str) -> str:
+    """`best_<metric>`: on a child the best value so far, on the parent the sweep's best."""
+    return f"best_{metric}"
+
+
+BEST_EPOCH = "best_epoch"
+
+
+def chartable(result: dict[str, Any]) -> dict[str, float]:
+    """The values of a Tune result that become MLflow metrics: losses, FID/KID, speed.
+
+    Losses and the metrics are what users chart; `img_per_s`, `epoch_s` and `eval_s` chart a
+    slowdown (a throttled GPU, a contended node) and reports sum them into trial time.
+    Everything in BOOKKEEPING, booleans and non-numbers stay out of the charts.
+    """
+    out: dict[str, float] = {}
+    for key, value in result.items():
+        if key in BOOKKEEPING or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if "/" in key:  # Tune's nested dicts come flattened as "config/..."; not ours
+            continue
+        out[key] = float(value)
+    return out
+
+
+def flat_params(values: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested dict -> {"a.b": "value"}, the form MLflow params take (strings, <= 6000 chars)."""
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flat_params(value, name + "."))
+        else:
+            out[name] = str(value)[:6000]
+    return out
+
+
+def set_flags(config: dict[str, Any], sections: dict[str, str]) -> str:
+    """A trial's values as `--set section.field=value` flags to paste after `gansweep run SPEC`.
+
+    `sections` maps a TrainConfig field to the spec section it is written in (model/train/...).
+    """
+    flags = []
+    for key in sorted(config):
+        section = sections.get(key)
+        name = f"{section}.{key}" if section else key
+        flags.append(f"--set {name}={_plain(config[key])}")
+    return " ".join(flags)
+
+
+def _plain(value: Any) -> str:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).lower() if isinstance(value, bool) else str(value)

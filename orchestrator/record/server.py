@@ -1,0 +1,104 @@
+"""`gansweep ui`: the MLflow UI server on a sweep store, as a well-behaved child process.
+
+MLflow's server takes many seconds to answer, logs its own errors, and outlives a parent that
+is sent SIGTERM. So: a taken port is refused before anything starts; the URL (of the latest
+sweep's experiment, opening on gansweep's saved runs view) is printed only once `/health`
+answers; SIGTERM/SIGINT are forwarded to the server's process group and its exit code returned.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.record import names
+from orchestrator.record.store import client_for, default_artifact_root, default_tracking_uri, experiment_url
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on (host, port) or the port cannot be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def healthy(base: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/health", timeout=timeout) as response:  # noqa: S310 - local URL
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def latest_sweep_experiment(uri: str) -> str | None:
+    """The experiment of the most recently started sweep in the store (None: no sweep yet)."""
+    client = client_for(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    if not ids:
+        return None
+    runs = client.search_runs(ids, filter_string=f"tags.`{names.TAG_KIND}` = 'sweep'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.experiment_id if runs else None
+
+
+def server_command(uri: str, host: str, port: int) -> list[str]:
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
+    cmd += ["--host", host, "--port", str(port)]
+    root = default_artifact_root(uri)
+    if root:
+        cmd += ["--default-artifact-root", root]
+    return cmd
+
+
+def serve_ui(
+    store: str | None, host: str, port: int, wait_s: float,
+    echo: Callable[..., Any], fail: Callable[[str], Any],
+) -> int:
+    """Run the UI until it exits or we are signalled; returns the exit code for the CLI."""
+    uri = store or default_tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        fail(f"--store: no MLflow store at {uri.removeprefix('sqlite:///')} (run a sweep first)")
+    if port_taken(host, port):
+        fail(f"--port: {host}:{port} is already in use (another `gansweep ui`?); choose another with --port")
+    experiment = latest_sweep_experiment(uri)
+    # Its own session: a terminal's Ctrl-C reaches us once, and we pass it on to the whole server.
+    server = subprocess.Popen(server_command(uri, host, port), start_new_session=True)
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.killpg(server.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        base = f"http://{host}:{port}"
+        deadline = time.monotonic() + wait_s
+        while not healthy(base):
+            if server.poll() is not None:
+                fail(f"the MLflow server exited ({server.returncode}) before answering; its log is above")
+            if time.monotonic() > deadline:
+                forward(signal.SIGTERM, None)
+                fail(f"the MLflow server did not answer {base}/health within {wait_s:.0f} s (--wait)")
+            time.sleep(0.5)
+        echo(f"MLflow UI for {uri}: {experiment_url(base, experiment)}  (Ctrl-C to stop)")
+        code = server.wait()
+    finally:
+        if server.poll() is None:  # we are leaving early (an error above): leave no server behind
+            forward(signal.SIGTERM, None)
+            server.wait(timeout=30)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # A server ended by our forwarded signal is a clean stop, not an error.
+    return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT, 130, 143) else code
