@@ -12,6 +12,7 @@ deeper path than the validator's own field (a cross-section check on ``search`` 
 from __future__ import annotations
 
 import difflib
+import types
 import typing
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -41,30 +42,27 @@ class FieldError(ValueError):
 # ------------------------------------------------------------------------------------ type helpers
 
 
-def _unwrap(tp: Any) -> Any:
+def unwrap(tp: Any) -> Any:
     """``Annotated[X | None, ...]`` -> ``X`` (the type a value of the field actually has)."""
     while True:
         if typing.get_origin(tp) is Annotated:
             tp = typing.get_args(tp)[0]
             continue
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if typing.get_origin(tp) in (typing.Union, _UnionType) and len(args) == 1:
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
             tp = args[0]
             continue
         return tp
 
 
-_UnionType = type(int | None)
-
-
 def as_model(tp: Any) -> type[BaseModel] | None:
-    tp = _unwrap(tp)
+    tp = unwrap(tp)
     return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
 
 
 def union_tags(tp: Any) -> dict[str, type[BaseModel]]:
     """Members of a tagged union (``Annotated[M, Tag("t")] | ...``) by tag; {} for anything else."""
-    tp = _unwrap(tp)
+    tp = unwrap(tp)
     out: dict[str, type[BaseModel]] = {}
     for arg in typing.get_args(tp):
         if typing.get_origin(arg) is Annotated:
@@ -104,14 +102,14 @@ def _num(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def _typename(v: Any) -> str:
+def typename(v: Any) -> str:
     return {type(None): "null", dict: "a mapping", list: "a list", str: "a string"}.get(
         type(v), type(v).__name__
     )
 
 
 def _bounds(field: str, tp: Any, value: Any) -> str:
-    """ "lr must be > 0", or "beta2 must be in [0, 1)" where the field has both bounds."""
+    """Say "lr must be > 0", or "beta2 must be in [0, 1)" where the field has both bounds."""
     lo = hi = None
     for c in constraints(tp):
         if isinstance(c, annotated_types.Gt | annotated_types.Ge):
@@ -140,7 +138,7 @@ def describe(err: Mapping[str, Any], field: str, tp: Any = None, owner: type[Bas
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         allowed = list(union_tags(tp))
         if not isinstance(value, dict):
-            return f"{field} must be a mapping, got {_typename(value)}"
+            return f"{field} must be a mapping, got {typename(value)}"
         if kind == "union_tag_invalid":
             tag = str(err["ctx"]["tag"])
             hint = difflib.get_close_matches(tag, allowed, n=1)
@@ -168,12 +166,12 @@ def describe(err: Mapping[str, Any], field: str, tp: Any = None, owner: type[Bas
         return f"{field} must be a string, got {value!r}"
     if kind == "literal_error":
         expected = err["ctx"]["expected"]
-        numbers = all(isinstance(a, int | float) for a in typing.get_args(_unwrap(tp))) and tp is not None
+        numbers = all(isinstance(a, int | float) for a in typing.get_args(unwrap(tp))) and tp is not None
         return f"{field} must be {'' if numbers else 'one of '}{expected}, got {value!r}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"{field} must be a mapping, got {_typename(value)}"
+        return f"{field} must be a mapping, got {typename(value)}"
     if kind == "list_type":
-        return f"{field} must be a list, got {_typename(value)}"
+        return f"{field} must be a list, got {typename(value)}"
     if kind == "value_error":
         error = err["ctx"]["error"]
         return str(error) if isinstance(error, FieldError) else f"{field} {error}"
@@ -199,7 +197,7 @@ def _walk(root: type[BaseModel], loc: Loc) -> tuple[Loc, Any, type[BaseModel] | 
         if tags and part in tags:
             current = tags[str(part)]
             continue
-        origin, args = typing.get_origin(_unwrap(current)), typing.get_args(_unwrap(current))
+        origin, args = typing.get_origin(unwrap(current)), typing.get_args(unwrap(current))
         current = args[-1] if origin in (dict, list) and args else None
         shown.append(part)
     return tuple(shown), current, owner

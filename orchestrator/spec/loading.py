@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.spec.errors import SpecError, _typename, as_model, error_line
+from orchestrator.spec.errors import SpecError, as_model, error_line, typename
 from orchestrator.spec.sweep import SweepSpec
 
 
@@ -133,7 +133,7 @@ def from_dict(
     if not isinstance(data, dict):
         raise SpecError(
             f"{source}: a spec must be a mapping of sections (name, data, model, train, ...), "
-            f"got {_typename(data)}"
+            f"got {typename(data)}"
         )
     if overrides:
         data = _apply_overrides(data, overrides, source)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import typing
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,15 +24,17 @@ from pydantic import (
     Tag,
     TypeAdapter,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
-from orchestrator.spec.errors import FieldError, Loc, _unwrap, constraints, describe, field_type
+from orchestrator.spec.errors import FieldError, Loc, constraints, describe, field_type, unwrap
 from orchestrator.spec.sections import Count, ModelSpec, Section, Seed, TrainSpec
 from trainers.config import TRAIN_FIELDS
 
-PARAM_KINDS: tuple[str, ...] = ("grid", "choice", "uniform", "loguniform", "randint")
+Kind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
+PARAM_KINDS: tuple[str, ...] = typing.get_args(Kind)
 DISTRIBUTIONS: frozenset[str] = frozenset({"uniform", "loguniform", "randint"})
 
 Values = Annotated[list[Any], Field(min_length=1)]
@@ -40,38 +42,24 @@ Bounds = Annotated[list[Any], Field(min_length=2, max_length=2)]
 
 
 class _Param(Section):
-    """One ``search.params`` entry as written; ``kind`` is the one key it has."""
+    """One ``search.params`` entry as written: a model with one field, named after its kind."""
 
-    kind: ClassVar[str]
+    @property
+    def kind(self) -> str:
+        return next(iter(type(self).model_fields))
 
     @property
     def values(self) -> list[Any]:
         return list(getattr(self, self.kind))
 
 
-class GridParam(_Param):
-    kind = "grid"
-    grid: Values
-
-
-class ChoiceParam(_Param):
-    kind = "choice"
-    choice: Values
-
-
-class UniformParam(_Param):
-    kind = "uniform"
-    uniform: Bounds
-
-
-class LogUniformParam(_Param):
-    kind = "loguniform"
-    loguniform: Bounds
-
-
-class RandIntParam(_Param):
-    kind = "randint"
-    randint: Bounds
+# {grid: [..]} -> the "grid" model, ... : pydantic picks the member by the entry's single key
+PARAM_MODELS: dict[str, type[_Param]] = {
+    kind: create_model(
+        f"{kind}_param", __base__=_Param, **{kind: (Bounds if kind in DISTRIBUTIONS else Values, ...)}
+    )
+    for kind in PARAM_KINDS
+}
 
 
 def _kind_of(v: Any) -> str | None:
@@ -82,11 +70,7 @@ def _kind_of(v: Any) -> str | None:
 
 
 ParamEntry = Annotated[
-    Annotated[GridParam, Tag("grid")]
-    | Annotated[ChoiceParam, Tag("choice")]
-    | Annotated[UniformParam, Tag("uniform")]
-    | Annotated[LogUniformParam, Tag("loguniform")]
-    | Annotated[RandIntParam, Tag("randint")],
+    typing.Union[tuple(Annotated[model, Tag(kind)] for kind, model in PARAM_MODELS.items())],  # noqa: UP007
     Discriminator(_kind_of),
 ]
 
@@ -99,7 +83,7 @@ class ParamSpec(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    kind: Literal["grid", "choice", "uniform", "loguniform", "randint"]
+    kind: Kind
     values: list[Any]
 
 
@@ -120,7 +104,7 @@ _ADAPTERS = {
 def allowed_kinds(name: str) -> tuple[str, ...]:
     """Distributions need a numeric field whose valid values form an interval (not conv_dim's powers)."""
     tp = FIELD_TYPES[name]
-    base = _unwrap(tp)
+    base = unwrap(tp)
     if base not in (int, float) or any(isinstance(c, AfterValidator) for c in constraints(tp)):
         return ("grid", "choice")
     return ("grid", "choice", "randint") if base is int else ("grid", "choice", "uniform", "loguniform")

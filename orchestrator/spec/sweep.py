@@ -228,15 +228,7 @@ class SweepSpec(Section):
         """The ``trainers.data.DataConfig`` for this sweep (imported lazily: trainers.data is heavy)."""
         from trainers.data import DataConfig
 
-        d = self.data
-        return DataConfig(
-            source=d.source,
-            path=d.path,
-            image_size=d.image_size,
-            limit=d.limit,
-            count=d.count,
-            seed=self.seed,
-        )
+        return DataConfig(**self.data.model_dump(), seed=self.seed)
 
     def resolved(self) -> dict[str, Any]:
         """Fully resolved, JSON-serialisable spec (absolute paths, metric names, max_t, tracking).
