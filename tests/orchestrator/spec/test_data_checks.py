@@ -1,0 +1,63 @@
+"""With data checks on, validate refuses what ``run`` would refuse seconds later (issue 12)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from spec_helpers import REPO, image_folder, with_value
+
+from orchestrator.spec import SpecError, from_dict, load
+
+
+def test_check_data_off_previews_a_spec_without_its_data(tmp_path: Path) -> None:
+    missing = {"data.path": str(tmp_path / "not_here")}
+    with pytest.raises(SpecError, match="data.path: path does not exist"):
+        load(REPO / "search_spaces" / "celeba.yaml", missing)
+    spec = load(REPO / "search_spaces" / "celeba.yaml", missing, check_data=False)
+    assert spec.data.path == str((tmp_path / "not_here").resolve())
+    assert from_dict(spec.resolved(), check_data=False).resolved() == spec.resolved()
+
+
+def test_empty_folder_or_zip_is_refused_before_run(tmp_path: Path) -> None:
+    import zipfile
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    with pytest.raises(SpecError) as info:
+        from_dict(with_value("data", {"source": "folder", "path": str(empty)}), "s.yaml")
+    assert str(info.value).startswith("s.yaml: data.path: ") and "no images" in str(info.value)
+    archive = tmp_path / "empty.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("readme.txt", "nothing")
+    with pytest.raises(SpecError, match=r"s\.yaml: data\.path: .*no images"):
+        from_dict(with_value("data", {"source": "zip", "path": str(archive)}), "s.yaml")
+    with pytest.raises(SpecError, match=r"s\.yaml: data\.path: .*not a folder"):
+        from_dict(with_value("data", {"source": "folder", "path": str(archive)}), "s.yaml")
+    # the same specs preview without their data
+    assert from_dict(with_value("data", {"source": "folder", "path": str(empty)}), check_data=False).data.path
+
+
+def test_batch_larger_than_listedimage_folder(tmp_path: Path) -> None:
+    folder = image_folder(tmp_path / "faces", 10)
+    spec = with_value("data", {"source": "folder", "path": str(folder)}, with_value("train.batch_size", 16))
+    with pytest.raises(SpecError) as info:
+        from_dict(spec, "s.yaml")
+    assert str(info.value) == (
+        f"s.yaml: train.batch_size: batch_size must be <= the dataset size "
+        f"(10 images listed in {folder.resolve()}), got 16"
+    )
+    assert from_dict(spec, check_data=False).train.batch_size == 16  # unknown size: not judged
+    ok = from_dict(with_value("train.batch_size", 10, spec))
+    assert ok.data.known_size == (10, f"images listed in {folder.resolve()}")
+    assert ok.max_t() == ok.train.epochs
+
+
+def test_real_celeba_zip_is_listed_not_decoded(celeba_dir: Path) -> None:
+    real = {"data.path": str(celeba_dir / "img_align_celeba_1k.zip")}
+    spec = load(REPO / "search_spaces" / "celeba.yaml", real)
+    assert spec.data.known_size is not None and spec.data.known_size[0] == 1000
+    limited = {**real, "data.limit": "100"}
+    with pytest.raises(SpecError, match=r"search\.params\.batch_size\.choice\[2\]: .*data\.limit is 100\b"):
+        load(REPO / "search_spaces" / "celeba.yaml", limited)
