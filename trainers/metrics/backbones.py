@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -158,10 +159,43 @@ def weights_id(name: str, weights: str | os.PathLike[str] | None = None) -> str:
     return load_backbone(name, weights).weights_id
 
 
+@contextmanager
+def full_fp32() -> Iterator[None]:
+    """TF32 off for matmuls and convolutions, restored afterwards.
+
+    cuDNN allows TF32 by default (10-bit mantissa): Inception features on an Ampere+ GPU would then differ
+    from the fp32 reference features the published FIDs were computed with. The training loop may well
+    want TF32 (speed), so the previous settings are put back on exit.
+    """
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
 @torch.no_grad()
 def features(model: nn.Module, images: torch.Tensor, device: str | torch.device) -> torch.Tensor:
-    """Features of a float [-1, 1] NCHW batch, returned as float32 on the CPU."""
-    return model(images.to(device=device, dtype=torch.float32)).float().cpu()
+    """Features of a float [-1, 1] NCHW batch, returned as float32 on the CPU (computed in full fp32)."""
+    with full_fp32():
+        return model(images.to(device=device, dtype=torch.float32)).float().cpu()
+
+
+def quantize(batch: torch.Tensor) -> torch.Tensor:
+    """Generated images as the real ones reach the backbone: through uint8, back to float NCHW [-1, 1].
+
+    Real images are uint8; a generator's float output carries sub-1/255 detail (and values outside
+    [-1, 1]) no saved image has, which FID would otherwise reward or punish (StyleGAN2-ADA and
+    torch-fidelity quantise the same way). Accepts float NCHW [-1, 1] (the loop's convention) or
+    uint8 NCHW/NHWC (already quantised, only converted).
+    """
+    if batch.dtype == torch.uint8:
+        if batch.shape[1] != 3 and batch.shape[-1] == 3:
+            batch = batch.permute(0, 3, 1, 2)
+        return batch.float().div_(127.5).sub_(1.0)
+    u8 = (batch.detach().float() + 1.0).mul_(127.5).round_().clamp_(0, 255)
+    return u8.div_(127.5).sub_(1.0)
 
 
 def uint8_to_input(batch: np.ndarray) -> torch.Tensor:

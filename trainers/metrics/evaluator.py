@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainers.metrics.backbones import features, load_backbone
+from trainers.metrics.backbones import features, load_backbone, quantize
 from trainers.metrics.frechet import frechet_from_sqrt, mean_cov, sqrtm_psd
 from trainers.metrics.kid import KIDSide, kid_from_sides
 from trainers.metrics.protocol import metric_names
@@ -44,14 +44,14 @@ class FIDMetric:
         self._kid_real: KIDSide | None = None
 
     def features(self, sample: Sampler) -> np.ndarray:
-        """Features (samples, dim) float32 of freshly drawn generator images."""
+        """Features (samples, dim) float32 of freshly drawn generator images, quantised to uint8 first."""
         out, left = [], self.samples
         while left > 0:
-            batch = sample(min(self.batch_size, left))
+            batch = quantize(sample(min(self.batch_size, left)))
             if self.stats.image_size and batch.shape[-1] != self.stats.image_size:
                 raise ValueError(f"generated images are {batch.shape[-1]} px but the real statistics are "
                                  f"{self.stats.image_size} px")
-            out.append(features(self.model, batch.detach(), self.device))
+            out.append(features(self.model, batch, self.device))
             left -= batch.shape[0]
         return torch.cat(out)[: self.samples].numpy()
 

@@ -30,9 +30,14 @@ def one_thread() -> object:
 def fake_inception(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     net = metrics.fid_inception_net()
-    for m in net.modules():  # sane scales so features are finite and varied
+    for m in net.modules():  # sane scales so features are finite and varied; BN buffers not the defaults
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight)
+        elif isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.8, 1.2)
+            m.bias.data.uniform_(-0.1, 0.1)
     path = tmp_path_factory.mktemp("weights") / metrics.INCEPTION_FILE
     torch.save(net.state_dict(), path)
     return path

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,22 +15,33 @@ from trainers import metrics
 pytestmark = pytest.mark.filterwarnings("ignore:.*does not start with 6726825d:UserWarning")
 
 
-def test_inception_from_explicit_path_matches_pytorch_fid(
-    fake_inception: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_inception_matches_pytorch_fids_own_network(fake_inception: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytorch-fid builds its OWN network (``fid_inception_v3``) and loads the same weights file the way it
+    loads the published one, from torch hub's cache: nothing of ours is on the reference path."""
     import pytorch_fid.inception as pfi
 
+    hub = tmp_path / "torch_home" / "hub" / "checkpoints" / metrics.INCEPTION_FILE
+    hub.parent.mkdir(parents=True)
+    shutil.copy(fake_inception, hub)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+    def no_download(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pytorch-fid tried to download: the cached file was not used")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    ref = pfi.InceptionV3([3], resize_input=True, normalize_input=False).eval()
     model = metrics.load_backbone("inception", weights=str(fake_inception))
     assert model.name == "inception" and model.dim == 2048
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
-    with torch.no_grad():
-        feats = model(x)
-    assert feats.shape == (2, 2048) and torch.isfinite(feats).all()
-    # same forward pass as pytorch-fid's InceptionV3 (pool3 block, bilinear resize to 299)
-    monkeypatch.setattr(pfi, "fid_inception_v3", lambda: model.net)
-    ref = pfi.InceptionV3([3], resize_input=True, normalize_input=False).eval()
-    with torch.no_grad():
-        torch.testing.assert_close(feats, ref(x)[0].flatten(1), rtol=1e-4, atol=1e-5)
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    ours = metrics.extract_features(model, images)
+    with torch.no_grad():  # pytorch-fid's own input path: uint8 -> [0, 1] -> its normalisation
+        theirs = pfi.InceptionV3([3], resize_input=True, normalize_input=True).eval()
+        theirs.load_state_dict(ref.state_dict())
+        x01 = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+        ref_feats = theirs(x01)[0].flatten(1).numpy()
+    assert ours.shape == (4, 2048) and np.isfinite(ours).all() and ours.std() > 0
+    np.testing.assert_allclose(ours, ref_feats, rtol=1e-4, atol=1e-5)
 
 
 def test_inception_from_env_and_torch_hub_cache(fake_inception: Path, no_weights_anywhere: Path,
