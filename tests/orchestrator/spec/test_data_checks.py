@@ -61,3 +61,24 @@ def test_real_celeba_zip_is_listed_not_decoded(celeba_dir: Path) -> None:
     limited = {**real, "data.limit": "100"}
     with pytest.raises(SpecError, match=r"search\.params\.batch_size\.choice\[2\]: .*data\.limit is 100\b"):
         load(REPO / "search_spaces" / "celeba.yaml", limited)
+
+
+def test_weights_file_is_data_too(tmp_path: Path) -> None:
+    spec = with_value("metrics", {"backbone": "inception", "weights": str(tmp_path / "inception.pth")})
+    with pytest.raises(SpecError, match=r"s\.yaml: metrics\.weights: path does not exist: "):
+        from_dict(spec, "s.yaml")
+    preview = from_dict(spec, check_data=False)  # e.g. weights that live on the cluster
+    assert preview.metrics.weights == str((tmp_path / "inception.pth").resolve())
+    (tmp_path / "inception.pth").write_bytes(b"")
+    assert from_dict(spec).metrics.weights == preview.metrics.weights
+
+
+def test_data_size_known_without_listing(tmp_path: Path) -> None:
+    # synthetic count and data.limit are known even when the data is not looked at
+    with pytest.raises(SpecError, match=r"train\.batch_size: .*\(data\.limit is 8\), got 64"):
+        from_dict(with_value("data", {"count": 100, "limit": 8}), check_data=False)
+    folder = image_folder(tmp_path / "faces", 3)
+    spec = from_dict(
+        with_value("data", {"source": "folder", "path": str(folder), "limit": 200}), check_data=False
+    )
+    assert spec.data.known_size == (200, "data.limit")  # listing skipped: the limit is all that is known
