@@ -17,7 +17,13 @@ from trainers.metrics.backbones import (
 from trainers.metrics.evaluator import FIDMetric, Sampler, build_metric
 from trainers.metrics.frechet import fid_from_features, frechet_distance
 from trainers.metrics.kid import kid
-from trainers.metrics.protocol import metric_names
+from trainers.metrics.protocol import (
+    PROTOCOL_FIELDS,
+    metric_names,
+    protocol,
+    protocol_difference,
+    protocol_key,
+)
 from trainers.metrics.real_stats import KID_REAL_MAX, STATS_VERSION, RealStats, load_real_stats, real_stats
 from trainers.metrics.weights import (
     INCEPTION_FILE,
@@ -29,9 +35,9 @@ from trainers.metrics.weights import (
 )
 
 __all__ = [
-    "BACKBONES", "INCEPTION_FILE", "INCEPTION_HASH_PREFIX", "INCEPTION_URL", "KID_REAL_MAX",
-    "STATS_VERSION", "WEIGHTS_ENV", "FIDMetric", "FIDWeightsError", "InceptionBackbone", "RandBackbone",
-    "RealStats", "Sampler", "build_metric", "extract_features", "fid_from_features", "fid_inception_net",
-    "frechet_distance", "kid", "load_backbone", "load_real_stats", "metric_names", "real_stats",
-    "resolve_inception_weights",
+    "BACKBONES", "FIDMetric", "FIDWeightsError", "INCEPTION_FILE", "INCEPTION_HASH_PREFIX",
+    "INCEPTION_URL", "InceptionBackbone", "KID_REAL_MAX", "PROTOCOL_FIELDS", "RandBackbone", "RealStats",
+    "STATS_VERSION", "Sampler", "WEIGHTS_ENV", "build_metric", "extract_features", "fid_from_features",
+    "fid_inception_net", "frechet_distance", "kid", "load_backbone", "load_real_stats", "metric_names",
+    "protocol", "protocol_difference", "protocol_key", "real_stats", "resolve_inception_weights",
 ]

@@ -1,8 +1,19 @@
-"""The measurement protocol: the ONE metric-name rule, and (later) the protocol record and its key."""
+"""The measurement protocol: the ONE metric-name rule, and the protocol record with its key.
+
+A metric value is only comparable with another measured under the same protocol: same real data (dataset
+fingerprint, image size, real sample count), same feature network (backbone and its weights id) and the
+same generated sample count. The name (``fid2k_rand``) states only part of it; :func:`protocol` is the
+whole record and :func:`protocol_key` its short hash, which sweeps record and reports compare.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from trainers.cache import stable_hash
 from trainers.metrics.backbones import check_backbone
+
+PROTOCOL_FIELDS = ("dataset", "image_size", "real_samples", "backbone", "weights_id", "samples")
 
 
 def metric_names(backbone: str, samples: int) -> tuple[str, str]:
@@ -18,3 +29,34 @@ def metric_names(backbone: str, samples: int) -> tuple[str, str]:
     count = f"{samples // 1000}k" if samples % 1000 == 0 else str(samples)
     suffix = "" if backbone == "inception" else f"_{backbone}"
     return f"fid{count}{suffix}", f"kid{count}{suffix}"
+
+
+def protocol(dataset: str, image_size: int, real_samples: int, backbone: str, weights_id: str,
+             samples: int) -> dict[str, Any]:
+    """The whole measurement protocol as a JSON-ready dict (field order as :data:`PROTOCOL_FIELDS`).
+
+    ``dataset`` is the prepared dataset's fingerprint (path-independent), ``real_samples`` the real
+    images actually used (not the requested count), ``weights_id`` what identifies the backbone's weights
+    (the Inception file's hash prefix, the rand net's version/seed/digest), ``samples`` the generated
+    images per evaluation. :meth:`RealStats.protocol` fills the first five from a stats file.
+    """
+    check_backbone(backbone)
+    for name, value in (("image_size", image_size), ("real_samples", real_samples), ("samples", samples)):
+        if int(value) < 1:
+            raise ValueError(f"protocol {name} must be positive, got {value}")
+    return {"dataset": str(dataset), "image_size": int(image_size), "real_samples": int(real_samples),
+            "backbone": backbone, "weights_id": str(weights_id), "samples": int(samples)}
+
+
+def protocol_key(d: dict[str, Any]) -> str:
+    """Short stable hash of a protocol dict (12 hex): equal keys <=> comparable metric values."""
+    missing = [f for f in PROTOCOL_FIELDS if f not in d]
+    if missing:
+        raise ValueError(f"protocol lacks {', '.join(missing)}")
+    return stable_hash({f: d[f] for f in PROTOCOL_FIELDS}, length=12)
+
+
+def protocol_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """One line naming what differs between two protocols (``real_samples 5000 vs 10000; ...``), or None."""
+    diffs = [f"{f} {a.get(f)!r} vs {b.get(f)!r}" for f in PROTOCOL_FIELDS if a.get(f) != b.get(f)]
+    return "; ".join(diffs) or None

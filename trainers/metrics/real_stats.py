@@ -11,12 +11,14 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from trainers.cache import atomic_write, cache_root, locked, stable_hash
 from trainers.metrics.backbones import features, load_backbone, uint8_to_input, weights_id
+from trainers.metrics.protocol import protocol
 
 KID_REAL_MAX = 5000  # real features kept for KID (a fixed-seed subset; enough for 100 subsets of 1000)
 STATS_VERSION = 1  # bump when the stats computation changes, so old cache entries are not reused
@@ -34,12 +36,17 @@ class RealStats:
     key: str
     image_size: int = 0
     weights_id: str = ""
+    dataset: str = ""  # the dataset fingerprint the statistics were computed from
+
+    def protocol(self, samples: int) -> dict[str, Any]:
+        """The measurement protocol of a metric with ``samples`` generated images against these stats."""
+        return protocol(self.dataset, self.image_size, self.n, self.backbone, self.weights_id, samples)
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as f:
             np.savez(f, mu=self.mu, sigma=self.sigma, kid_feats=self.kid_feats, n=self.n,
                      backbone=self.backbone, key=self.key, image_size=self.image_size,
-                     weights_id=self.weights_id, version=STATS_VERSION)
+                     weights_id=self.weights_id, dataset=self.dataset, version=STATS_VERSION)
 
 
 def load_real_stats(path: str | os.PathLike[str]) -> RealStats:
@@ -47,7 +54,8 @@ def load_real_stats(path: str | os.PathLike[str]) -> RealStats:
     with np.load(path, allow_pickle=False) as z:
         return RealStats(mu=z["mu"], sigma=z["sigma"], kid_feats=z["kid_feats"], n=int(z["n"]),
                          backbone=str(z["backbone"]), key=str(z["key"]), image_size=int(z["image_size"]),
-                         weights_id=str(z["weights_id"]))
+                         weights_id=str(z["weights_id"]),
+                         dataset=str(z["dataset"]) if "dataset" in z.files else "")
 
 
 def real_stats(images: np.ndarray, fingerprint: str, backbone: str, samples: int,
@@ -95,6 +103,6 @@ def real_stats(images: np.ndarray, fingerprint: str, backbone: str, samples: int
         mu = total / n
         sigma = (outer - n * np.outer(mu, mu)) / max(n - 1, 1)
         stats = RealStats(mu=mu, sigma=sigma, kid_feats=np.concatenate(kid_parts), n=n, backbone=backbone,
-                          key=key, image_size=size, weights_id=wid)
+                          key=key, image_size=size, weights_id=wid, dataset=fingerprint)
         atomic_write(path, stats.save)
     return stats, path

@@ -1,7 +1,10 @@
-"""The one metric-name rule."""
+"""The one metric-name rule and the protocol identity (issue 10)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from trainers import metrics
@@ -26,3 +29,43 @@ def test_metric_names_rejects_unknown() -> None:
         metrics.metric_names("vgg", 1000)
     with pytest.raises(ValueError, match="positive"):
         metrics.metric_names("rand", 0)
+
+
+BASE = {"dataset": "fp-a", "image_size": 32, "real_samples": 10000, "backbone": "rand", "weights_id": "w1",
+        "samples": 2000}
+
+
+def test_protocol_key_names_every_part_of_the_protocol() -> None:
+    """Issue 10: fid10k at 32 px, at 64 px and against a 5k real subset are three protocols, not one."""
+    base = metrics.protocol(**BASE)
+    assert tuple(base) == metrics.PROTOCOL_FIELDS
+    key = metrics.protocol_key(base)
+    assert len(key) == 12 and metrics.protocol_key(metrics.protocol(**BASE)) == key
+    changes = {"dataset": "fp-b", "image_size": 64, "real_samples": 5000, "backbone": "inception",
+               "weights_id": "w2", "samples": 10000}
+    keys = {key}
+    for field, value in changes.items():
+        other = metrics.protocol(**{**BASE, field: value})
+        keys.add(metrics.protocol_key(other))
+        assert metrics.protocol_difference(base, other) == f"{field} {BASE[field]!r} vs {value!r}"
+    assert len(keys) == 1 + len(changes)
+    assert metrics.protocol_difference(base, metrics.protocol(**BASE)) is None
+
+
+def test_protocol_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="unknown FID backbone"):
+        metrics.protocol(**{**BASE, "backbone": "vgg"})
+    with pytest.raises(ValueError, match="real_samples must be positive"):
+        metrics.protocol(**{**BASE, "real_samples": 0})
+    with pytest.raises(ValueError, match="lacks weights_id"):
+        metrics.protocol_key({k: v for k, v in BASE.items() if k != "weights_id"})
+
+
+def test_real_stats_carry_their_protocol(tmp_path: Path) -> None:
+    """The stats file knows its dataset, size, real count and weights: prepare() reads the protocol off it,
+    with the real count actually used (the dataset may be smaller than asked)."""
+    imgs = np.random.default_rng(0).integers(0, 256, (60, 16, 16, 3), dtype=np.uint8)
+    stats, path = metrics.real_stats(imgs, "fp-x", "rand", 5000, cache_dir=tmp_path, progress=False)
+    got = metrics.load_real_stats(path).protocol(samples=500)
+    assert got == metrics.protocol("fp-x", 16, 60, "rand", metrics.load_backbone("rand").weights_id, 500)
+    assert got == stats.protocol(500)
