@@ -21,8 +21,8 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from torch import nn
 
-from orchestrator.report import ReportError, build_report, find_sweep, open_store
-from orchestrator.tracking import TAG_KIND, TAG_TRIAL
+from orchestrator.record.names import TAG_KIND, TAG_TRIAL
+from orchestrator.report import ReportError, build_report, find_sweep, open_store, short_trial_id
 from trainers.config import TrainConfig
 from trainers.models import build_generator, images_to_grid
 
@@ -47,7 +47,7 @@ def resolve_target(client: MlflowClient, ref: str) -> Target:
     except Exception:  # noqa: BLE001 - not a run id: a sweep name
         run = None
     if run is not None and run.data.tags.get(TAG_KIND) != "sweep":
-        trial = run.data.tags.get(TAG_TRIAL, run.info.run_name)
+        trial = short_trial_id(run.data.tags.get(TAG_TRIAL, run.info.run_name))
         return Target(run.info.run_id, f"trial {trial} (run {run.info.run_id})")
     sweep = find_sweep(client, ref)
     report = build_report(client, sweep)

@@ -21,7 +21,15 @@ from PIL import Image
 
 from orchestrator import generate as gen
 from orchestrator.cli import main
-from orchestrator.tracking import PARENT, TAG_KIND, TAG_METRIC, TAG_STATUS, TAG_SWEEP, TAG_SWEPT, TAG_TRIAL
+from orchestrator.record.names import (
+    PARENT,
+    TAG_KIND,
+    TAG_METRIC,
+    TAG_STATUS,
+    TAG_SWEEP,
+    TAG_SWEPT,
+    TAG_TRIAL,
+)
 from trainers.config import TrainConfig
 from trainers.models import build_generator
 
@@ -74,7 +82,7 @@ def test_same_seed_same_png_other_seed_other_png(fake_store: Any, tmp_path: Path
         result = invoke("generate", "faces", "-n", "16", "-o", str(tmp_path / name), "--seed", seed,
                         "--store", uri)
         assert result.exit_code == 0, result.output
-        assert "best trial t_00001" in result.output  # lowest FID with weights
+        assert "best trial 00001 " in result.output  # lowest FID with weights
     a, b, c = (tmp_path / n for n in ("a.png", "b.png", "c.png"))
     assert a.read_bytes() == b.read_bytes()
     assert pixels(a).shape == (4 * 34 + 2, 4 * 34 + 2, 3)  # 4x4 grid of 32 px with 2 px padding

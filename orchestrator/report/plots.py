@@ -20,10 +20,11 @@ matplotlib.use("Agg")  # before anything imports pyplot; we never do, but a call
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from orchestrator.report.render import cell  # noqa: E402
 
 if TYPE_CHECKING:
-    from orchestrator.report import TrialRecord
+    from orchestrator.report.records import TrialRecord
 
 DPI = 100
 STATUS_STYLE = {  # how a trial ended, visible at a glance
@@ -34,19 +35,9 @@ STATUS_STYLE = {  # how a trial ended, visible at a glance
 }
 
 
-def _short(trial: str) -> str:
-    return trial.rsplit("_", 1)[-1]
-
-
 def _label(record: TrialRecord) -> str:
-    params = " ".join(f"{k}={_fmt(v)}" for k, v in record.params.items())
-    return f"{_short(record.trial)} {params}".strip()
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+    params = " ".join(f"{k}={cell(v)}" for k, v in record.params.items())
+    return f"{record.trial} {params}".strip()
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -81,7 +72,12 @@ def metric_curves(trials: Sequence[TrialRecord], metric: str, path: Path, title:
             ax.plot([], [], color="red", linestyle=":", label=f"{_label(record)} [failed, no {metric}]")
     ax.axvline(max_epoch, color="0.7", linewidth=0.8)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
+    values = [v for _, c in curves for _, v in c if math.isfinite(v)]
+    if values and min(values) > 0:  # FID spans decades early in training: a log axis shows all of it
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{metric} (log scale)")
+    else:
+        ax.set_ylabel(metric)
     ax.set_title(f"{title}: {metric} per epoch (x = stopped early by ASHA)" if title else metric)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
@@ -159,61 +155,24 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, int | float) else (1, str(value))
 
 
-def param_effects(table: pd.DataFrame, swept: Sequence[str], metric: str, path: Path) -> Path | None:
-    """Best metric of each trial against each swept param's value; the best per value is marked."""
-    best_col = f"best_{metric}"
-    params = [p for p in swept if p in table.columns]
-    if not params or table[best_col].dropna().empty:
-        return None
-    fig = Figure(figsize=(4 * len(params), 3.8), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(params), squeeze=False)).ravel()
-    for ax, param in zip(axes, params, strict=True):
-        part = table[[param, best_col]].dropna()
-        values = part[param]
-        numeric = pd.to_numeric(values, errors="coerce")
-        fractional = numeric.notna().all() and bool((numeric % 1 != 0).any())
-        if fractional and values.nunique() > 1:  # a real-valued param (lr, ...): a numeric axis
-            ax.scatter(numeric, part[best_col], color="tab:blue")
-            if (numeric > 0).all() and numeric.max() / numeric.min() > 10:
-                ax.set_xscale("log")
-            else:
-                ax.xaxis.set_major_locator(MaxNLocator(4))
-                ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
-        else:
-            cats = sorted(values.unique(), key=_sort_key)
-            index = {c: i for i, c in enumerate(cats)}
-            xs = values.map(index)
-            ax.scatter(xs, part[best_col], color="tab:blue", alpha=0.7)
-            best = part.groupby(param)[best_col].min()
-            ax.scatter([index[c] for c in best.index], best.values, marker="_", s=600, color="tab:red",
-                       label="best per value")
-            ax.set_xticks(range(len(cats)), [str(c) for c in cats])
-            ax.set_xlim(-0.5, len(cats) - 0.5)
-            ax.legend(fontsize=7)
-        ax.set_xlabel(param)
-        ax.set_ylabel(f"best {metric}")
-        ax.grid(alpha=0.3)
-    failed = int(table[best_col].isna().sum())
-    note = f" ({failed} trial(s) without a value not shown)" if failed else ""
-    fig.suptitle(f"parameter effects: best {metric} per trial{note}", fontsize=10)
-    return _save(fig, path)
-
-
-def grid_mosaic(tiles: Sequence[tuple[str, np.ndarray]], path: Path) -> Path | None:
-    """The final sample grids of the top trials side by side, titled with rank and metric."""
+def grid_mosaic(tiles: Sequence[tuple[str, np.ndarray]], path: Path,
+                marked: Sequence[bool] = ()) -> Path | None:
+    """The last sample grids of the top trials side by side; `marked` tiles get a red title."""
     if not tiles:
         return None
     cols = min(len(tiles), 4)
     rows = math.ceil(len(tiles) / cols)
     fig = Figure(figsize=(4 * cols, 4.6 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, (title, image) in zip(axes, tiles, strict=False):
+    flags = list(marked) + [False] * (len(tiles) - len(marked))
+    for ax, (title, image), flag in zip(axes, tiles, flags, strict=False):
         ax.imshow(image, interpolation="nearest")
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=8, color="tab:red" if flag else "black")
         ax.set_axis_off()
     for ax in axes[len(tiles):]:
         ax.set_axis_off()
-    fig.suptitle("final fixed-noise samples of the best trials", y=1.04)  # above the tile titles
+    note = "; red: stopped early, samples of an earlier epoch" if any(flags) else ""
+    fig.suptitle(f"last fixed-noise samples of the best trials, completed first{note}")
     return _save(fig, path)
 
 
@@ -243,6 +202,6 @@ def trial_losses(record: TrialRecord, metric: str, path: Path) -> Path | None:
         handles, labels = handles + more_h, labels + more_l
     if handles:
         ax.legend(handles, labels, fontsize=8, loc="best")
-    ax.set_title(f"trial {record.trial} {' '.join(f'{k}={_fmt(v)}' for k, v in record.params.items())}\n"
+    ax.set_title(f"trial {record.trial} {' '.join(f'{k}={cell(v)}' for k, v in record.params.items())}\n"
                  f"{record.detail or record.status}", fontsize=9)
     return _save(fig, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,11 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from orchestrator import plots
 from orchestrator import report as report_mod
 from orchestrator.cli import main
-from orchestrator.tracking import (
+from orchestrator.record.names import (
     PARENT,
+    SAMPLES_KEY,
     TAG_DETAIL,
     TAG_KIND,
     TAG_METRIC,
@@ -35,6 +36,7 @@ from orchestrator.tracking import (
     TAG_SWEPT,
     TAG_TRIAL,
 )
+from orchestrator.report import plots
 
 # trial id -> (params, status, detail, fid per epoch)
 DEMO_TRIALS: dict[str, tuple[dict[str, Any], str, str, list[float]]] = {
@@ -92,7 +94,7 @@ def make_sweep(
             client.log_batch(rid, metrics=metrics)
         for epoch in range(1, len(fids) + 1):
             grid = _grid_png(tmp / f"epoch_{epoch:03d}.png", seed=i * 10 + epoch)
-            client.log_artifact(rid, str(grid), "grids")
+            client.log_image(rid, Image.open(grid), key=SAMPLES_KEY, step=epoch)  # as record.writer does
         client.set_terminated(rid, "FAILED" if status == "failed" else "FINISHED")
     client.set_terminated(pid, "FINISHED")
     return pid
@@ -129,17 +131,17 @@ def test_table_ranks_by_best_fid_and_says_how_each_trial_ended(fake_store: Any) 
     uri, client, ids = fake_store
     rep = report_mod.build_report(client, report_mod.find_sweep(client, "demo"))
     table = rep.table.set_index("trial")
-    assert list(rep.table["trial"]) == ["abc_00001", "abc_00004", "abc_00000", "abc_00002", "abc_00003"]
+    assert list(rep.table["trial"]) == ["00001", "00004", "00000", "00002", "00003"]
     assert list(rep.table["rank"]) == [1, 2, 3, 4, 5]
-    best = table.loc["abc_00000"]
+    best = table.loc["00000"]
     assert best["best_fid1k_rand"] == 20.0 and best["best_epoch"] == 2 and best["last_fid1k_rand"] == 25.0
     assert best["best_kid1k_rand"] == pytest.approx(0.20) and best["epochs"] == 3
     assert best["wall_s"] == pytest.approx(2.1) and best["img_per_s"] == pytest.approx(200.0)
     assert best["train_s"] == pytest.approx(1.5) and best["conv_dim"] == 16
-    assert table.loc["abc_00000", "status"] == "completed"
-    assert table.loc["abc_00002", "status"] == "stopped early at epoch 2"
-    assert table.loc["abc_00002", "epochs"] == 2
-    failed = table.loc["abc_00003"]
+    assert table.loc["00000", "status"] == "completed"
+    assert table.loc["00002", "status"] == "stopped early at epoch 2"
+    assert table.loc["00002", "epochs"] == 2
+    failed = table.loc["00003"]
     assert failed["status"] == "failed: diverged: d_loss became nan at epoch 1"
     assert math.isnan(failed["best_fid1k_rand"]) and failed["epochs"] == 0
 
@@ -151,7 +153,7 @@ def test_parameter_effects_group_grid_values_and_bin_sampled_ranges(fake_store: 
     assert conv.loc[16, "trials"] == 2 and conv.loc[16, "best_fid1k_rand"] == 20.0
     assert conv.loc[16, "median_fid1k_rand"] == pytest.approx(26.5)
     assert conv.loc[32, "trials"] == 3 and conv.loc[32, "failed"] == 1
-    assert conv.loc[32, "best_fid1k_rand"] == 12.0 and conv.loc[32, "best_trial"] == "abc_00001"
+    assert conv.loc[32, "best_fid1k_rand"] == 12.0 and conv.loc[32, "best_trial"] == "00001"
     lr = rep.effects["lr"]
     assert lr["trials"].sum() == 5 and len(lr) <= 3, "a loguniform param is binned into ranges"
     assert all(".." in label for label in lr["lr"])
@@ -161,17 +163,19 @@ def test_cli_formats(fake_store: Any) -> None:
     uri, client, _ = fake_store
     csv = invoke("report", "demo", "--store", uri, "--format", "csv")
     assert csv.exit_code == 0
-    frame = pd.read_csv(io.StringIO(csv.output))
-    assert list(frame["trial"]) == ["abc_00001", "abc_00004", "abc_00000", "abc_00002", "abc_00003"]
+    frame = pd.read_csv(io.StringIO(csv.output), dtype={"trial": str})
+    assert list(frame["trial"]) == ["00001", "00004", "00000", "00002", "00003"]
     assert frame["best_fid1k_rand"].iloc[0] == 12.0
     data = json.loads(invoke("report", "demo", "--store", uri, "--format", "json").output)
     assert data["comparable"] and data["sweeps"][0]["trials"][4]["best_fid1k_rand"] is None
     assert set(data["sweeps"][0]["param_effects"]) == {"conv_dim", "lr"}
     markdown = invoke("report", "demo", "--store", uri, "--format", "markdown").output
-    assert "| rank | trial |" in markdown and "### Effect of conv_dim" in markdown
+    assert re.search(r"^\| rank +\| trial +\|", markdown, re.M) and "### Effect of conv_dim" in markdown
     table = invoke("report", "demo", "--store", uri)
     assert table.exit_code == 0
-    assert "stopped early at" in table.output and "effect of lr" in table.output
+    assert "stopped@2" in table.output and "effect of lr" in table.output
+    wide = invoke("report", "demo", "--store", uri, "--wide")
+    assert wide.exit_code == 0 and "stopped early at" in wide.output
 
 
 def test_two_sweeps_with_the_same_metric_are_ranked_together(fake_store: Any) -> None:
@@ -180,7 +184,7 @@ def test_two_sweeps_with_the_same_metric_are_ranked_together(fake_store: Any) ->
     assert data["comparable"] is True
     ranking = data["ranking"]
     assert [(r["sweep"], r["trial"]) for r in ranking[:3]] == [
-        ("again", "def_00000"), ("demo", "abc_00001"), ("again", "def_00001")]
+        ("again", "00000"), ("demo", "00001"), ("again", "00001")]
     assert [s["sweep"] for s in data["summary"]] == ["demo", "again"]
 
 
@@ -239,14 +243,15 @@ def test_log_sweep_report_writes_table_html_and_plots(fake_store: Any, tmp_path:
     written = report_mod.log_sweep_report(client, ids["demo"])
     names = {a.path for a in client.list_artifacts(ids["demo"], "report")}
     expected = {"comparison.csv", "comparison.html", "report.md", "metric_vs_epoch.png", "losses.png",
-                "time_per_epoch.png", "param_effects.png", "top_samples.png"}
+                "time_per_epoch.png", "param_effects.png", "top_samples.png", "parallel_coordinates.png"}
     assert names == {f"report/{n}" for n in expected}
     assert set(written) >= names
     local = Path(client.download_artifacts(ids["demo"], "report", str(tmp_path)))
     page = (local / "comparison.html").read_text()
-    assert all(trial in page for trial in DEMO_TRIALS) and "<img src=\"top_samples.png\"" in page
-    frame = pd.read_csv(local / "comparison.csv")
-    assert frame["trial"].iloc[0] == "abc_00001"
+    assert all(trial.split("_")[1] in page for trial in DEMO_TRIALS)
+    assert "<img src=\"top_samples.png\"" in page
+    frame = pd.read_csv(local / "comparison.csv", dtype={"trial": str})
+    assert frame["trial"].iloc[0] == "00001"
     for png in local.glob("*.png"):
         _png_ok(png)
     # Every child that reported an epoch has its own loss plot; the one that failed at once has none.
