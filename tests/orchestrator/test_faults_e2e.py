@@ -1,0 +1,152 @@
+"""Faults the Ray way, end to end (real Ray Tune, MLflow on SQLite, torch on CPU): a trial whose
+worker process is SIGKILLed continues from its checkpoint in the same MLflow run; a second sweep
+on the same SQLite store is refused before it starts; storage given as a file:// URI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 6
+
+
+def _descendants(root: int) -> list[int]:
+    """Pids below `root` (the driver starts the local Ray cluster, so its workers are in here)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _training_workers(driver: int) -> list[int]:
+    """Ray worker processes of this sweep that are inside a trial's training call right now."""
+    found = []
+    for pid in _descendants(driver):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "ImplicitFunc.train" in cmdline:
+            found.append(pid)
+    return found
+
+
+def _steps(client, run_id: str) -> list[int]:  # noqa: ANN001 - MlflowClient
+    return sorted(m.step for m in client.get_metric_history(run_id, "d_loss"))
+
+
+def test_a_trial_whose_worker_is_killed_finishes_from_its_checkpoint_in_the_same_run(tmp_path: Path) -> None:
+    spec = tiny_spec(
+        tmp_path, name="faults",
+        data={"source": "synthetic", "image_size": 32, "count": 1024},
+        search={"algorithm": "grid", "num_samples": 1, "params": {"conv_dim": {"grid": [8, 16]}}},
+        scheduler={"type": "none", "metric": "fid"},
+        checkpoint={"every": 2},
+        **{"train.epochs": EPOCHS},
+    )
+    proc = subprocess.Popen(
+        [*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"},
+    )
+    client = store(tmp_path)
+    killed = None
+    try:
+        deadline = time.time() + 400
+        while killed is None and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            experiment = client.get_experiment_by_name("faults") if (tmp_path / "mlruns").exists() else None
+            if experiment is None:
+                continue
+            runs = client.search_runs([experiment.experiment_id], "tags.`gansweep.kind` = 'trial'")
+            steps = [len(_steps(client, r.info.run_id)) for r in runs]
+            # Both trials have a checkpoint (every 2 epochs) and are still training: kill one mid-epoch.
+            if len(steps) == 2 and all(2 <= n < EPOCHS - 1 for n in steps):
+                workers = _training_workers(proc.pid)
+                if workers:
+                    killed = workers[0]
+                    os.kill(killed, signal.SIGKILL)
+        assert killed is not None, "never found both trials training with a checkpoint"
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+
+    parent, children = sweep_runs(client, "faults")
+    assert parent.info.status == "FINISHED"
+    assert len(children) == 2, "one child run per trial, also for the restarted one"
+    restarted = [c for c in children if c.data.tags.get("gansweep.restarts")]
+    assert len(restarted) == 1 and restarted[0].data.tags["gansweep.restarts"] == "1"
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["gansweep.status"] == "completed"
+        assert _steps(client, child.info.run_id) == list(range(1, EPOCHS + 1)), "contiguous, no duplicate"
+
+    # Tune's own record of the killed trial: a second worker took over from the checkpoint of an
+    # even epoch (checkpoint.every 2), not from scratch, and the trial ran to its last epoch.
+    trial_id = restarted[0].data.tags["gansweep.trial_id"]
+    (result_file,) = (tmp_path / "runs" / "faults").glob(f"*{trial_id}*/result.json")
+    results = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+    assert results[0]["pid"] == killed and results[-1]["pid"] != killed
+    first_after = next(r for r in results if r["pid"] != killed)
+    assert first_after["training_iteration"] in (3, 5), "restarted from the checkpoint of epoch 2 or 4"
+    assert results[-1]["training_iteration"] == EPOCHS and results[-1]["final"] == 1.0
+
+
+def test_file_uri_storage_and_a_second_sweep_on_the_same_sqlite_store_is_refused(tmp_path: Path) -> None:
+    storage = tmp_path / "elsewhere"
+    first = tiny_spec(tmp_path, name="first", storage=storage.as_uri(), **{"train.epochs": 2})
+    second = tiny_spec(tmp_path, name="second", **{"train.epochs": 2})
+    proc = subprocess.Popen(
+        [*GANSWEEP, "run", str(first)], cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"},
+    )
+    client = store(tmp_path)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            if (tmp_path / "mlruns").exists() and client.get_experiment_by_name("first") is not None:
+                break
+        assert proc.poll() is None, "the first sweep ended before the second could start"
+        refused = run_cli(["run", str(second)], cwd=tmp_path, timeout=120)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+    assert "another sweep is writing to this SQLite store" in refused.stderr
+    assert client.get_experiment_by_name("second") is None, "the refused sweep started nothing"
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+
+    # file:// went to Ray as is: the experiment lives at that path, not under <cwd>/file:/...
+    assert (storage / "first" / "gansweep.json").exists()
+    assert not (tmp_path / "file:").exists()
+    _, children = sweep_runs(client, "first")
+    assert len(children) == 6 and all(c.info.status == "FINISHED" for c in children)
+    # The store is free again once the first sweep ended.
+    done = run_cli(["run", str(second)], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
