@@ -45,8 +45,9 @@ def test_float_without_dot_and_null_sections(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", SEARCH_SPACES, ids=[p.name for p in SEARCH_SPACES])
 def test_search_spaces_load(path: Path, tmp_path: Path) -> None:
     raw = yaml.safe_load(path.read_text())
-    overrides = None if raw["data"]["source"] == "synthetic" else {"data.path": str(tmp_path)}
-    spec = load(path, overrides, check_data=False)  # the specs' shape; data checks are tested below
+    synthetic = raw["data"]["source"] == "synthetic"
+    overrides = None if synthetic else {"data.path": str(tmp_path)}
+    spec = load(path, overrides, check_data=synthetic)  # real data: the shape here, data checks elsewhere
     assert spec.source_path == path.resolve()
     assert spec.name == path.stem
     assert spec.grid_size() >= 2
