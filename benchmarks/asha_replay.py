@@ -1,0 +1,239 @@
+"""Replay Ray Tune's schedulers on recorded learning curves (the ``replay`` half of bench_asha.py).
+
+Each simulated sweep drives the real scheduler objects (``ASHAScheduler``, ``HyperBandScheduler``
+with ``stop_last_trials``, ``FIFOScheduler``) through the calls Tune's controller makes
+(``on_trial_add``, ``choose_trial_to_run``, ``on_trial_result``, ``on_trial_complete``, and
+``stop_trial`` / ``on_trial_remove`` for paused trials), with lightweight trial objects. What is
+simulated like Tune does it:
+
+- ``slots`` is the concurrency limit (``max_concurrent``): a new trial is created (added to the
+  scheduler) only while fewer than ``slots`` created trials are unfinished, paused ones included
+  (Tune's ``BasicVariantGenerator(max_concurrent)`` / ``ConcurrencyLimiter`` count them live);
+  at most ``slots`` trials train at once.
+- an epoch of a trial takes its recorded seconds (train + metric), so slow (wide) trials report
+  later than fast ones, as in a real asynchronous sweep; trials arrive in a random order.
+- the trial reports what ``orchestrator.schedule`` makes it report: the raw metric, its best so
+  far and its smoothed value, with ``signal_step`` as the schedulers' time attribute.
+
+How a result is judged (the re-measure idea): every trial keeps the generator of its best
+``signal`` epoch among the epochs it trained; the ``top_k`` trials by that value are re-measured
+(the recorded ``judge`` draw of that generator, independent noise, more samples) and the winner is
+the best re-measured one. ``regret = winner's judge / full grid's winner's judge - 1``, where the
+full grid is the same procedure with every trial trained to the end. ``compute`` is the seconds
+trained / the full grid's seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandScheduler,
+    TrialScheduler,
+)
+
+from orchestrator.schedule import (
+    SIGNAL_STEP_KEY,
+    SignalState,
+    diverged_scalars,
+    next_signal,
+    signal_key,
+    signal_scalars,
+)
+
+METRIC = "fid"
+
+
+@dataclass(frozen=True)
+class Curves:
+    signal: list[list[float]]  # per trial, per epoch (shorter when it diverged; inf at that epoch)
+    judge: list[list[float]]
+    cost: list[list[float]]  # seconds per epoch (train + metric)
+    epochs: int
+
+    @property
+    def n(self) -> int:
+        return len(self.signal)
+
+
+def load_curves(path: Path) -> Curves:
+    raw = json.loads(path.read_text())
+    signal, judge, cost = [], [], []
+    for t in raw["trials"]:
+        s, j = list(t["signal"]), list(t["judge"])
+        c = [a + b for a, b in zip(t["train_s"], t["eval_s"], strict=True)]
+        if t.get("diverged"):  # the diverging epoch: trained (roughly a mean epoch), judged worst
+            s.append(math.inf)
+            j.append(math.inf)
+            c.append(float(np.mean(c)) if c else 1.0)
+        signal.append(s)
+        judge.append(j)
+        cost.append(c)
+    return Curves(signal, judge, cost, int(raw["epochs"]))
+
+
+class _SimTrial:
+    """The attributes Tune's schedulers read from a trial."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.trial_id = f"t{index:03d}"
+        self.status = Trial.PENDING
+        self.is_saving = False
+        self.last_result: dict[str, Any] = {}
+        self.epochs_done = 0
+        self.signal = SignalState()
+
+    def __repr__(self) -> str:
+        return self.trial_id
+
+
+class _Controller:
+    """The two controller methods the schedulers call."""
+
+    def __init__(self, scheduler: TrialScheduler) -> None:
+        self.scheduler = scheduler
+        self.trials: list[_SimTrial] = []
+
+    def get_trials(self) -> list[_SimTrial]:
+        return self.trials
+
+    def stop_trial(self, trial: _SimTrial) -> None:
+        if trial.status in (Trial.PENDING, Trial.PAUSED):
+            self.scheduler.on_trial_remove(self, trial)
+        elif trial.status == Trial.RUNNING:
+            self.scheduler.on_trial_complete(self, trial, trial.last_result)
+        trial.status = Trial.TERMINATED
+
+
+def simulate(curves: Curves, scheduler: TrialScheduler, slots: int, order: list[int],
+             smoothing: float = 0.5) -> tuple[list[int], bool]:
+    """One sweep: (epochs each recorded trial trained, whether the sweep deadlocked).
+
+    Deadlocked: trials are left paused that the scheduler never resumes and nothing runs (Tune's
+    HyperBand after a trial in a processed bracket ends early); Tune would wait forever there, the
+    replay stops and scores what was trained.
+    """
+    ctl = _Controller(scheduler)
+    queue = list(order)
+    running: dict[_SimTrial, float] = {}  # trial -> time its current epoch ends
+    now = 0.0
+    while True:
+        while queue and sum(t.status != Trial.TERMINATED for t in ctl.trials) < slots:
+            trial = _SimTrial(queue.pop(0))
+            ctl.trials.append(trial)
+            scheduler.on_trial_add(ctl, trial)
+        while len(running) < slots:
+            trial = scheduler.choose_trial_to_run(ctl)
+            if trial is None:
+                break
+            trial.status = Trial.RUNNING
+            running[trial] = now + curves.cost[trial.index][trial.epochs_done]
+        if not running:
+            deadlocked = bool(queue) or any(t.status != Trial.TERMINATED for t in ctl.trials)
+            break
+        trial = min(running, key=lambda t: (running[t], t.index))
+        now = running.pop(trial)
+        trial.epochs_done += 1
+        step = trial.epochs_done
+        value = curves.signal[trial.index][step - 1]
+        if math.isfinite(value):
+            trial.signal = next_signal(trial.signal, value, step, smoothing=smoothing)
+            result = {METRIC: value, **signal_scalars(trial.signal, METRIC)}
+        else:  # what orchestrator.trial reports for a diverged run
+            result = diverged_scalars(METRIC, "min", trial.signal.step)
+        result["training_iteration"] = step
+        trial.last_result = result
+        last = step >= len(curves.signal[trial.index])
+        decision = scheduler.on_trial_result(ctl, trial, result)
+        if trial.status == Trial.TERMINATED:  # stopped by the scheduler through the controller
+            continue
+        if decision == TrialScheduler.STOP or last:
+            ctl.stop_trial(trial)
+        elif decision == TrialScheduler.PAUSE:
+            trial.status = Trial.PAUSED
+        else:
+            running[trial] = now + curves.cost[trial.index][step]
+    done = {t.index: t.epochs_done for t in ctl.trials}
+    return [done.get(i, 0) for i in range(curves.n)], deadlocked
+
+
+def winner_judge(curves: Curves, reached: list[int], top_k: int) -> float:
+    """The re-measured value of the sweep's winner (see the module docstring)."""
+    chosen = []
+    for i, e in enumerate(reached):
+        values = curves.signal[i][:e]
+        finite = [(v, k) for k, v in enumerate(values) if math.isfinite(v)]
+        if finite:
+            v, k = min(finite)
+            chosen.append((v, curves.judge[i][k]))
+    chosen.sort()
+    return min(j for _, j in chosen[: max(top_k, 1)])
+
+
+Policy = tuple[str, str, Callable[[str, int], TrialScheduler]]
+
+
+def policies(epochs: int) -> list[Policy]:
+    """(name, signal, factory(metric key, max_t)) for every scheduler x decision signal replayed."""
+    def asha(grace: int, rf: float) -> Callable[[str, int], TrialScheduler]:
+        return lambda key, max_t: ASHAScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
+                                                max_t=max_t, grace_period=grace, reduction_factor=rf)
+
+    def hyperband(rf: float) -> Callable[[str, int], TrialScheduler]:
+        return lambda key, max_t: HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
+                                                     max_t=max_t, reduction_factor=rf,
+                                                     stop_last_trials=True)
+
+    out: list[Policy] = [("fifo (full grid)", "raw", lambda key, max_t: FIFOScheduler())]
+    for signal in ("raw", "best", "smoothed"):
+        out += [("asha g1 rf2", signal, asha(1, 2)), ("asha g1 rf3", signal, asha(1, 3)),
+                ("asha g2 rf2", signal, asha(2, 2)), ("asha g2 rf3", signal, asha(2, 3)),
+                ("hyperband rf2", signal, hyperband(2)), ("hyperband rf3", signal, hyperband(3))]
+    return out
+
+
+def main_replay(args: argparse.Namespace) -> None:
+    logging.getLogger("ray.tune").setLevel(logging.WARNING)  # HyperBand logs every pause at INFO
+    np.seterr(invalid="ignore")
+    curves = load_curves(args.curves)
+    full_cost = sum(sum(c) for c in curves.cost)
+    reference = winner_judge(curves, [len(s) for s in curves.signal], args.top_k)
+    oracle = min(v for j in curves.judge for v in j if math.isfinite(v))
+    print(f"{curves.n} trials x {curves.epochs} epochs; full grid's re-measured winner {reference:.4f} "
+          f"(oracle best judge {oracle:.4f}); top-{args.top_k} re-measured; "
+          f"{args.orders} orders per slot count")
+    rng = np.random.default_rng(args.seed)
+    orders = [list(rng.permutation(curves.n)) for _ in range(args.orders)]
+    header = (f"{'policy':<16}{'signal':<10}{'slots':>6}{'compute':>9}{'regret med':>11}{'p90':>8}"
+              f"{'within 5%':>10}{'5% & <=1/3':>11}{'stuck':>7}")
+    print(header)
+    print("-" * len(header))
+    for name, signal, make in policies(curves.epochs):
+        for slots in args.slots:
+            compute, regret, stuck = [], [], 0
+            np.random.seed(args.seed)  # ASHA draws its bracket with numpy's global RNG
+            for order in orders:
+                scheduler = make(signal_key(METRIC, signal), curves.epochs)
+                reached, deadlocked = simulate(curves, scheduler, slots, [int(i) for i in order],
+                                               smoothing=args.smoothing)
+                stuck += deadlocked
+                compute.append(sum(sum(c[:e]) for c, e in zip(curves.cost, reached, strict=True)) / full_cost)
+                regret.append(winner_judge(curves, reached, args.top_k) / reference - 1)
+            c, r = np.array(compute), np.array(regret)
+            ok = np.mean(r <= 0.05)
+            both = np.mean((r <= 0.05) & (c <= 1 / 3 + 1e-9))
+            print(f"{name:<16}{signal:<10}{slots:>6}{c.mean():>9.1%}{np.median(r):>11.1%}"
+                  f"{np.quantile(r, 0.9):>8.1%}{ok:>10.0%}{both:>11.0%}{stuck / len(orders):>7.0%}",
+                  flush=True)

@@ -1,0 +1,71 @@
+"""The driver's one-time preparation of a sweep: dataset array, real statistics, protocol record.
+
+Done once in the driver, not per trial: decoding the dataset into the cached uint8 array and
+computing the real-image statistics are the expensive, shared steps; trials get paths to them
+(:class:`orchestrator.trial.TrialInputs`). The info dict describes what was prepared for the
+sweep's record; its ``"protocol"`` entry is the measurement protocol of every metric value of the
+sweep (dataset fingerprint, image size, real and generated sample counts, backbone, weights id),
+built by ``trainers.metrics`` from the real statistics actually used (``RealStats.protocol``, the one
+rule), so reports refuse to mix sweeps measured differently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from orchestrator.schedule import decision_steps
+from orchestrator.spec import SweepSpec
+from orchestrator.trial import TrialInputs
+from trainers import data as data_mod
+from trainers import metrics
+
+
+def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
+    """Decode/cache the dataset and the real FID statistics once, in the driver."""
+    if spec.metrics.backbone == "inception":  # fail on missing weights before decoding any data
+        metrics.resolve_inception_weights(spec.metrics.weights)
+    prepared = data_mod.prepare(spec.data_config(), progress=progress)
+    images = prepared.load(mmap=True)
+    m = spec.metrics
+    real_n = min(spec.real_samples, prepared.count)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    stats, stats_path = metrics.real_stats(
+        images,
+        prepared.fingerprint,
+        backbone=m.backbone,
+        samples=real_n,
+        weights=m.weights,
+        device=device,
+        cache_dir=None,
+        progress=progress,
+    )
+    inputs = TrialInputs(
+        base_config=spec.base_train_config().to_dict(),
+        data_path=str(prepared.path),
+        stats_path=str(stats_path),
+        backbone=m.backbone,
+        samples=m.samples,
+        kid=m.kid,
+        weights=m.weights,
+        metric_batch_size=m.batch_size,
+        resolved_spec=spec.resolved(),
+        asha_metric=spec.asha_metric,
+        mode=spec.scheduler.mode,
+        checkpoint_every=spec.checkpoint.every,
+        checkpoint_steps=decision_steps(spec, prepared.count),
+    )
+    info = {
+        "dataset": str(prepared.path),
+        "dataset_fingerprint": prepared.fingerprint,
+        "images": prepared.count,
+        "skipped_images": prepared.skipped,
+        "real_stats": str(stats_path),
+        "real_samples": real_n,
+        "backbone": m.backbone,
+        "generated_samples": m.samples,
+        # the protocol of every metric value of the sweep, from the statistics actually used (one rule)
+        "protocol": stats.protocol(m.samples),
+    }
+    return inputs, info

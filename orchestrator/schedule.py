@@ -1,0 +1,182 @@
+"""Early-stopping decisions that survive GAN noise: the decision signal and the Tune scheduler.
+
+Why not judge the raw metric: the per-epoch FID of one GAN trial swings 2-3x between neighbouring
+epochs, so a rung decision on one raw value is close to a coin toss (issue 10; measured with
+``benchmarks/bench_asha.py``). A trial therefore reports, next to the raw metric, two running
+summaries of the values that were *freshly evaluated* (``metrics.every`` may skip reports; the loop
+repeats the last value in between, which must never be judged again):
+
+- ``<metric>_best``: the best value so far (a spike up does not kill a trial that was good);
+- ``<metric>_smooth``: an exponential moving average, ``s = w * s_prev + (1 - w) * x`` with
+  ``w = scheduler.smoothing``.
+
+plus ``signal_step``: the report index at which the signal's latest input was measured. The
+schedulers count their rungs in that key, so a rung (in reports, i.e. training done) is decided on
+the first fresh evaluation at or after it and never on a repeated stale value. The Tuner's metric
+is the signal the spec asks for (``scheduler.signal``: ``raw`` | ``best`` | ``smoothed``).
+
+Schedulers (``scheduler.type``): ``asha`` (Tune's asynchronous successive halving), ``hyperband``
+(Tune's synchronous HyperBand with ``stop_last_trials``: decisions do not depend on arrival order
+within a bracket; trials pause at rungs and resume from their checkpoint), ``none`` (FIFO).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
+
+SIGNAL_STEP_KEY = "signal_step"  # report index of the latest fresh evaluation: the schedulers' time_attr
+SIGNAL_SUFFIX = {"raw": "", "best": "_best", "smoothed": "_smooth"}
+SIGNAL_FILE = "decision_signal.json"  # the signal state inside a trial checkpoint (resumes continue it)
+
+
+def signal_key(metric: str, signal: str) -> str:
+    """The result key of ``signal`` for ``metric``: ``fid2k_rand`` -> ``fid2k_rand_best`` / ``_smooth``."""
+    if signal not in SIGNAL_SUFFIX:
+        raise ValueError(f"unknown decision signal {signal!r} (expected one of {', '.join(SIGNAL_SUFFIX)})")
+    return metric + SIGNAL_SUFFIX[signal]
+
+
+@dataclass(frozen=True)
+class SignalState:
+    """Running summaries of a trial's fresh metric values (small, JSON-able: it rides in checkpoints)."""
+
+    step: int = 0  # report index of the latest fresh value (0: none yet)
+    raw: float = math.nan
+    best: float = math.nan
+    smooth: float = math.nan
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> SignalState:
+        return cls(**values) if values else cls()
+
+
+def next_signal(state: SignalState, value: float, step: int, *, mode: str = "min",
+                smoothing: float = 0.5) -> SignalState:
+    """The state after a fresh evaluation ``value`` at report ``step`` (pure: returns a new state).
+
+    A non-finite value (a diverged or broken generator) is the worst possible: the smoothed signal
+    becomes it, the best-so-far keeps the earlier best.
+    """
+    sign = 1.0 if mode == "min" else -1.0
+    if not math.isfinite(value):
+        value = sign * math.inf
+        return SignalState(step=step, raw=value, best=value if math.isnan(state.best) else state.best,
+                           smooth=value)
+    best = value if math.isnan(state.best) or sign * value < sign * state.best else state.best
+    finite = math.isfinite(state.smooth)
+    smooth = smoothing * state.smooth + (1.0 - smoothing) * value if finite else value
+    return SignalState(step=step, raw=value, best=best, smooth=smooth)
+
+
+def signal_scalars(state: SignalState, metric: str) -> dict[str, float]:
+    """What a trial adds to its result: every signal of ``metric`` and the step they were measured at.
+
+    Empty before the first evaluation, so no scheduler judges a trial that has no measurement yet.
+    """
+    if state.step == 0:
+        return {}
+    return {signal_key(metric, "best"): state.best, signal_key(metric, "smoothed"): state.smooth,
+            SIGNAL_STEP_KEY: float(state.step)}
+
+
+def diverged_scalars(metric: str, mode: str = "min", step: int = 0) -> dict[str, float]:
+    """The signals of a diverged trial's final result: all the worst value, so the searcher learns that
+    this point failed (and the result carries the Tuner's metric whatever the signal).
+
+    ``signal_step`` stays at ``step``, the last fresh evaluation, so no scheduler files the worst value
+    under a rung: one infinite value in a rung makes ASHA's percentile cutoff NaN, and a NaN cutoff
+    stops nobody for the rest of the sweep (measured in the replay, ``benchmarks/asha_replay.py``).
+    """
+    worst = math.inf if mode == "min" else -math.inf
+    signals = {signal_key(metric, s): worst for s in SIGNAL_SUFFIX}
+    return {metric: worst, **signals, SIGNAL_STEP_KEY: float(step)}
+
+
+def is_fresh(scalars: dict[str, Any], metric: str) -> bool:
+    """Whether this report evaluated ``metric`` (the loop spends ``eval_s`` > 0 only then)."""
+    return metric in scalars and float(scalars.get("eval_s", 0.0)) > 0.0
+
+
+class DecisionSignal:
+    """The per-trial holder ``trial.py`` uses: feed each report's scalars, get the keys to add."""
+
+    def __init__(self, metric: str, mode: str = "min", smoothing: float = 0.5,
+                 state: dict[str, Any] | None = None) -> None:
+        self.metric, self.mode, self.smoothing = metric, mode, smoothing
+        self.state = SignalState.from_dict(state)
+
+    def update(self, scalars: dict[str, Any], step: int) -> dict[str, float]:
+        if is_fresh(scalars, self.metric):
+            self.state = next_signal(self.state, float(scalars[self.metric]), step, mode=self.mode,
+                                     smoothing=self.smoothing)
+        return signal_scalars(self.state, self.metric)
+
+    def save(self, directory: Path) -> None:
+        """Write the state into a checkpoint folder, so a restored trial continues the same signal."""
+        (Path(directory) / SIGNAL_FILE).write_text(json.dumps(self.state.to_dict()))
+
+    def load(self, directory: Path) -> None:
+        path = Path(directory) / SIGNAL_FILE
+        if path.exists():
+            self.state = SignalState.from_dict(json.loads(path.read_text()))
+
+    def diverged(self) -> dict[str, float]:
+        """The keys of the final result of a trial that diverged (see :func:`diverged_scalars`)."""
+        return diverged_scalars(self.metric, self.mode, self.state.step)
+
+
+# ------------------------------------------------------------------------------------ schedulers
+def tuner_metric(spec: Any) -> str:
+    """The metric the Tuner, its scheduler and its searcher optimise: the spec's decision signal."""
+    return signal_key(spec.asha_metric, spec.scheduler.signal)
+
+
+def build_scheduler(spec: Any, images: int | None) -> TrialScheduler:
+    """Tune's scheduler for ``spec.scheduler`` (metric and mode come from the TuneConfig)."""
+    sched = spec.scheduler
+    max_t = spec.max_t(images) or 1
+    if sched.type == "none":
+        return FIFOScheduler()
+    if sched.type == "hyperband":
+        return HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t,
+                                  reduction_factor=sched.reduction_factor, stop_last_trials=True)
+    if sched.type == "asha":
+        return ASHAScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t, grace_period=sched.grace_period,
+                             reduction_factor=sched.reduction_factor)
+    raise ValueError(f"unknown scheduler type {sched.type!r}")
+
+
+def eval_steps(max_t: int, every: int) -> list[int]:
+    """Reports at which the metric is evaluated: 1, 1 + every, 1 + 2 every, ..., and the last."""
+    steps = list(range(1, max_t + 1, max(every, 1)))
+    return steps if steps[-1] == max_t else [*steps, max_t]
+
+
+def decision_steps(spec: Any, images: int | None) -> tuple[int, ...]:
+    """The reports at which the scheduler decides (its rungs, moved to the first evaluation at or
+    after them): where a trial should write resume state so a stop, pause or restart loses nothing."""
+    sched = spec.scheduler
+    max_t = spec.max_t(images) or 1
+    if sched.type == "none":
+        return ()
+    rf = sched.reduction_factor
+    if sched.type == "hyperband":
+        s_max = int(round(math.log(max_t) / math.log(rf)))
+        milestones = {int(max_t * rf ** (-s)) * rf**k for s in range(s_max + 1) for k in range(s + 1)}
+    else:
+        if sched.grace_period >= max_t:
+            return ()
+        rungs = int(math.log(max_t / sched.grace_period) / math.log(rf) + 1)
+        milestones = {sched.grace_period * rf**k for k in range(rungs)}
+    evals = eval_steps(max_t, spec.metrics.every)
+    out = {next(e for e in evals if e >= m) for m in milestones if 1 <= m <= max_t}
+    return tuple(sorted(int(s) for s in out))
