@@ -42,6 +42,12 @@ def _positions(sweep: Sweep, param: str, values: pd.Series) -> tuple[pd.Series, 
 
 def param_effects(table: pd.DataFrame, sweep: Sweep, budget: int | None, path: Path) -> Path | None:
     """Per swept param: each trial's best (marker by status) and its value at the common budget."""
+    fig = param_effects_figure(table, sweep, budget)
+    return None if fig is None else _save(fig, path)
+
+
+def param_effects_figure(table: pd.DataFrame, sweep: Sweep, budget: int | None) -> Figure | None:
+    """The figure of `param_effects` (one panel per swept param), for saving or inspecting."""
     metric = sweep.metric
     best_col, budget_col = f"best_{metric}", f"budget_{metric}"
     params = [p for p in sweep.swept if p in table.columns]
@@ -92,7 +98,7 @@ def param_effects(table: pd.DataFrame, sweep: Sweep, budget: int | None, path: P
     note = f"; {missing} trial(s) without a value not shown" if missing else ""
     fig.suptitle(f"parameter effects on {metric}: each trial's best, and at epoch {budget} which every "
                  f"trial reached{note}", fontsize=10)
-    return _save(fig, path)
+    return fig
 
 
 def parallel_coordinates(table: pd.DataFrame, sweep: Sweep, path: Path) -> Path | None:

@@ -90,8 +90,7 @@ def param_effects(table: pd.DataFrame, sweep: Sweep) -> dict[str, pd.DataFrame]:
         out = out.rename(columns={"best": best_col, "median": f"median_{metric}",
                                   "budget_best": f"best_{metric}_at_budget",
                                   "budget_median": f"median_{metric}_at_budget"})
-        out["note"] = [f"only {n} trial{'s' if n != 1 else ''}" if n < MIN_TRIALS else ""
-                       for n in out["trials"]]
+        out["note"] = [f"n<{MIN_TRIALS}" if n < MIN_TRIALS else "" for n in out["trials"]]
         out = out.rename_axis(param).reset_index()
         if not binned:  # bins come out in range order already
             try:

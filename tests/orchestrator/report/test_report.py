@@ -1,6 +1,6 @@
 """`gansweep report` and the end-of-sweep report: tables, parameter effects, plots, comparisons.
 
-Fast tests build a store by hand with the tags `orchestrator.tracking` writes (so every expected
+Fast tests build a store by hand with the tags `orchestrator.record` writes (so every expected
 number is known); the slow test runs one tiny real sweep with a diverging trial and checks the
 table against the MLflow histories and the artifacts the `gansweep run` hook logged.
 """
@@ -19,85 +19,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from e2e_helpers import run_cli, store, sweep_runs, tiny_spec
-from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from PIL import Image
+from report_helpers import DEMO_TRIALS, make_sweep
 
 from orchestrator import report as report_mod
 from orchestrator.cli import main
-from orchestrator.record.names import (
-    PARENT,
-    SAMPLES_KEY,
-    TAG_DETAIL,
-    TAG_KIND,
-    TAG_METRIC,
-    TAG_STATUS,
-    TAG_SWEEP,
-    TAG_SWEPT,
-    TAG_TRIAL,
-)
+from orchestrator.record.names import TAG_KIND, TAG_METRIC, TAG_STATUS, TAG_SWEEP, TAG_TRIAL
 from orchestrator.report import plots
-
-# trial id -> (params, status, detail, fid per epoch)
-DEMO_TRIALS: dict[str, tuple[dict[str, Any], str, str, list[float]]] = {
-    "abc_00000": ({"conv_dim": 16, "lr": 1.5e-4}, "completed", "completed 3 epochs", [30.0, 20.0, 25.0]),
-    "abc_00001": ({"conv_dim": 32, "lr": 4.0e-4}, "completed", "completed 3 epochs", [28.0, 18.0, 12.0]),
-    "abc_00002": ({"conv_dim": 16, "lr": 9.0e-4}, "stopped", "stopped early by ASHA at epoch 2",
-                  [35.0, 33.0]),
-    "abc_00003": ({"conv_dim": 32, "lr": 2.5e-3}, "failed", "failed: diverged: d_loss became nan at epoch 1",
-                  []),
-    "abc_00004": ({"conv_dim": 32, "lr": 6.0e-4}, "completed", "completed 3 epochs", [29.0, 19.0, 14.0]),
-}
-
-
-def _grid_png(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 255, (66, 66, 3), dtype=np.uint8)).save(path)
-    return path
-
-
-def make_sweep(
-    client: MlflowClient,
-    tmp: Path,
-    name: str,
-    metric: str,
-    trials: dict[str, tuple[dict[str, Any], str, str, list[float]]],
-    experiment: str | None = None,
-) -> str:
-    """A sweep recorded the way tracking.py records one; returns the parent run id."""
-    experiment = experiment or name
-    found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found else client.create_experiment(experiment)
-    swept = sorted({k for params, *_ in trials.values() for k in params})
-    parent = client.create_run(exp_id, run_name=name, tags={
-        TAG_SWEEP: name, TAG_KIND: "sweep", TAG_METRIC: metric, TAG_SWEPT: ",".join(swept)})
-    pid = parent.info.run_id
-    client.log_batch(pid, params=[
-        Param("spec.model.conv_dim", "16"), Param("spec.train.batch_size", "64"),
-        Param("spec.search.params.conv_dim.grid", "[16, 32]"),
-        Param("spec.search.params.lr.loguniform", "[0.0001, 0.003]"),
-    ])
-    kid = metric.replace("fid", "kid", 1)
-    for i, (trial_id, (params, status, detail, fids)) in enumerate(trials.items()):
-        run = client.create_run(exp_id, run_name=trial_id, tags={
-            PARENT: pid, TAG_SWEEP: name, TAG_KIND: "trial", TAG_TRIAL: trial_id, TAG_STATUS: status,
-            TAG_DETAIL: detail, TAG_METRIC: metric, TAG_SWEPT: ",".join(swept)})
-        rid = run.info.run_id
-        client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
-        metrics = []
-        for epoch, fid in enumerate(fids, start=1):
-            values = {metric: fid, kid: fid / 100, "d_loss": 1.0 / epoch, "g_loss": 2.0 + epoch,
-                      "epoch_s": 0.5 * params["conv_dim"] / 16, "eval_s": 0.1, "img_per_s": 100.0 * epoch,
-                      "time_total_s": 0.7 * epoch}
-            metrics += [Metric(k, v, 0, epoch) for k, v in values.items()]
-        if metrics:
-            client.log_batch(rid, metrics=metrics)
-        for epoch in range(1, len(fids) + 1):
-            grid = _grid_png(tmp / f"epoch_{epoch:03d}.png", seed=i * 10 + epoch)
-            client.log_image(rid, Image.open(grid), key=SAMPLES_KEY, step=epoch)  # as record.writer does
-        client.set_terminated(rid, "FAILED" if status == "failed" else "FINISHED")
-    client.set_terminated(pid, "FINISHED")
-    return pid
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,122 @@
+"""`gansweep report` as a user meets it (issue 12): 100 columns, one trial id, one-line errors.
+
+Every bad `--store` and every unknown sweep name is one line on stderr and exit code 2, never an
+MLflow traceback; a mistyped name gets a suggestion.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from e2e_helpers import run_cli
+from mlflow.tracking import MlflowClient
+from report_helpers import DEMO_TRIALS, make_sweep
+
+from orchestrator.cli import main
+from orchestrator.report import cell
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("cli_store")
+    (tmp / "mlruns").mkdir()
+    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    make_sweep(MlflowClient(tracking_uri=uri), tmp, "demo", "fid1k_rand", DEMO_TRIALS)
+    return tmp, uri
+
+
+def test_table_fits_100_columns_without_cutting_a_cell(demo_store: Any) -> None:
+    _, uri = demo_store
+    result = CliRunner().invoke(main, ["report", "demo", "--store", uri])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 100
+    assert "…" not in result.output and "..." not in result.output.replace("..", "")
+    for params, *_ in DEMO_TRIALS.values():  # every lr cell whole
+        assert cell(params["lr"]) in result.output
+    assert "stopped@2" in result.output and "failed*" in result.output
+    assert "00003: failed: diverged: d_loss became nan at epoch 1" in result.output, "reasons below the table"
+    wide = CliRunner().invoke(main, ["report", "demo", "--store", uri, "--wide"])
+    assert "best_kid1k_rand" in wide.output and "img_per_s" in wide.output
+    assert "best_kid1k_rand" not in result.output
+
+
+def test_one_trial_id_form_in_every_format(demo_store: Any) -> None:
+    """People read `00003` everywhere; only the machine formats add Tune's id, in its own column."""
+    _, uri = demo_store
+
+    def show(fmt: str) -> str:
+        return CliRunner().invoke(main, ["report", "demo", "--store", uri, "--format", fmt]).output
+
+    for fmt in ("table", "markdown"):
+        out = show(fmt)
+        assert "00003" in out and "abc_" not in out, fmt
+    csv = pd.read_csv(io.StringIO(show("csv")), dtype=str)
+    assert set(csv["trial"]) == {"00000", "00001", "00002", "00003", "00004"}
+    assert set(csv["tune_trial_id"]) == set(DEMO_TRIALS)
+    data = json.loads(show("json"))
+    assert [t["trial"] for t in data["sweeps"][0]["trials"]] == list(csv["trial"])
+    for effect in data["sweeps"][0]["param_effects"].values():
+        assert all(row["best_trial"] in set(csv["trial"]) | {None} for row in effect)
+
+
+def test_a_mistyped_sweep_name_gets_a_suggestion(demo_store: Any) -> None:
+    _, uri = demo_store
+    result = CliRunner().invoke(main, ["report", "dmeo", "--store", uri])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "gansweep: error: no sweep named or with run id 'dmeo' in the MLflow store; did you mean 'demo'?"]
+    far = CliRunner().invoke(main, ["report", "zzzzzz", "--store", uri])
+    assert far.exit_code == 2 and "(sweeps: demo)" in far.output
+
+
+def _bad_stores(tmp: Path) -> dict[str, tuple[str, str]]:
+    """--store value -> the text its error line must contain."""
+    empty = tmp / "empty_folder"
+    empty.mkdir(exist_ok=True)
+    text = tmp / "notes.txt"
+    text.write_text("not a database\n")
+    return {
+        "folder": (str(empty), "a folder without mlflow.db is not an MLflow store"),
+        "missing file": (str(tmp / "nowhere.db"), "no such file"),
+        "text file": (str(text), "is not an SQLite database"),
+        "sqlite uri to text": (f"sqlite:///{text}", "is not an SQLite database"),
+        "missing sqlite": (f"sqlite:///{tmp / 'gone' / 'mlflow.db'}", "no MLflow store at"),
+        "bad scheme": ("foo://bar/baz", "not a tracking URI gansweep reads"),
+        "unreachable server": ("http://127.0.0.1:9", "cannot read the MLflow store http://127.0.0.1:9"),
+    }
+
+
+@pytest.mark.parametrize("case", ["folder", "missing file", "text file", "sqlite uri to text", "missing sqlite",
+                                  "bad scheme", "unreachable server"])
+def test_every_bad_store_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    store, expected = _bad_stores(tmp_path)[case]
+    result = CliRunner().invoke(main, ["report", "demo", "--store", store])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gansweep: error: ") and expected in lines[0], lines
+    assert not (tmp_path / "gone").exists(), "a missing store is never created"
+
+
+def test_a_folder_holding_the_store_is_accepted(demo_store: Any) -> None:
+    tmp, _ = demo_store
+    for store in (tmp / "mlruns", tmp):
+        result = CliRunner().invoke(main, ["report", "demo", "--store", str(store), "--format", "csv"])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("rank,trial,")
+
+
+def test_bad_store_in_a_fresh_process_prints_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    done = run_cli(["report", "demo", "--store", str(tmp_path / "runs")], cwd=tmp_path, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"gansweep: error: --store {tmp_path / 'runs'}: a folder without mlflow.db is not an MLflow store "
+        "(pass the sqlite:///.../mlflow.db URI or the folder that holds it)"]
+    assert "Traceback" not in done.stdout + done.stderr
