@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from trainers.config import TrainConfig
-from trainers.loop import grid_noise, train
+from trainers.loop import ema_beta, grid_noise, train
 from trainers.models import build_generator, images_to_grid
 from trainers.results import EpochReport, TrainingDiverged
 
@@ -65,6 +65,8 @@ class _Recorder:
         self.calls += 1
         x = sample(128)
         assert not x.requires_grad and x.dtype == torch.float32 and x.abs().max() <= 1.0
+        levels = (x + 1) * 127.5  # quantised like the uint8 real images (issue 15)
+        assert torch.allclose(levels, levels.round(), atol=1e-3)
         self.shapes.append(tuple(x.shape))
         return {"moments": _moment_distance(x, self.real)}
 
@@ -173,7 +175,7 @@ def test_resume_continues_exactly(values: dict) -> None:
     full = keep.reports
     assert len(history) == 4  # at 96, 160, 256 and 288 images
     ck = keep.states[1]  # taken mid-epoch (160 images of 96-image epochs)
-    assert ck is not None and ck["progress"]["pos"] > 0
+    assert ck["progress"]["stream"]["pos"] > 0
     ck = torch.load(_roundtrip(ck), weights_only=False)  # survives serialisation
     rest: list[EpochReport] = []
     resumed = train(cfg, data, None, rest.append, resume=ck)
@@ -237,3 +239,58 @@ def test_memmap_input(tmp_path: Path) -> None:
 def test_bad_data_is_rejected(data: np.ndarray) -> None:
     with pytest.raises(ValueError):
         train(_tiny(), data, None, lambda r: None)
+
+
+def test_evaluated_generator_has_its_own_batchnorm_statistics() -> None:
+    """Issue 15: the EMA generator was sampled in eval mode with the live G's running statistics.
+
+    Its eval-mode output must match what its own weights give with batch statistics over a large
+    batch; with the stale (live G's) running statistics it does not."""
+    keep = _Keep()
+    cfg = _tiny(ema=True, epochs=3)
+    train(cfg, _blobs(96), None, keep)
+    state, gen = keep.states[-1], keep.generators[-1]
+    z = torch.randn(1024, cfg.z_dim, generator=torch.Generator().manual_seed(5))
+    g = build_generator(cfg)
+    g.load_state_dict(gen)
+    with torch.no_grad():
+        reference = g.train()(z)  # batch statistics of the EMA weights themselves
+        recalibrated = g.eval()(z)
+        stale = {k: (state["G"][k] if ("running" in k or "num_batches" in k) else v) for k, v in gen.items()}
+        g.load_state_dict(stale)
+        old = g.eval()(z)
+    good = (recalibrated - reference).abs().mean().item()
+    bad = (old - reference).abs().mean().item()
+    assert good < 0.02 and bad > 3 * good, (good, bad)
+
+
+@pytest.mark.parametrize("family", ["dcgan", "wgan_gp", "sngan"])
+def test_an_epoch_is_the_same_generator_training_for_every_family(family: str) -> None:
+    """Issue 15: a WGAN-GP epoch had n_critic x fewer G steps; now every family has ceil(N/B) per epoch."""
+    keep = _Keep()
+    train(_tiny(family=family, n_critic=3, batch_size=32, epochs=2), _blobs(100), None, keep)
+    assert [r.images_seen for r in keep.reports] == [100, 200]
+    assert [s["progress"]["g_steps"] for s in keep.states] == [4, 8]
+    d_steps = keep.states[-1]["opt_d"]["state"][0]["step"].item()
+    assert d_steps == (24 if family == "wgan_gp" else 8)
+
+
+def test_resume_applies_the_new_config_learning_rates() -> None:
+    """A resumed (or PBT-exploited) trial trains with its config's lr/betas, not the checkpoint's."""
+    keep = _Keep()
+    train(_tiny(epochs=1), _blobs(32), None, keep)
+    after = _Keep()
+    cfg = _tiny(epochs=2, lr=1e-3, lr_d=3e-3, beta1=0.3)
+    train(cfg, _blobs(32), None, after, resume=keep.states[0])
+    groups = after.states[-1]["opt_g"]["param_groups"][0], after.states[-1]["opt_d"]["param_groups"][0]
+    assert [(g["lr"], g["betas"]) for g in groups] == [(1e-3, (0.3, 0.999)), (3e-3, (0.3, 0.999))]
+
+
+def test_ema_half_life_is_in_images_whatever_the_batch_size() -> None:
+    seen = 10**6  # past the ramp-up
+    for batch in (16, 64, 128):
+        steps = int(10_000 / batch * 8) / 8  # 10 kimg of steps
+        assert ema_beta(batch, seen, 10.0) ** steps == pytest.approx(0.5)
+    assert ema_beta(16, seen, 10.0) ** 8 == pytest.approx(ema_beta(128, seen, 10.0))
+    # ramp-up: early on the half-life is 5% of the images seen, not 10k images
+    assert ema_beta(64, 20_000, 10.0) == pytest.approx(0.5 ** (64 / 1000))

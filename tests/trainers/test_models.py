@@ -8,10 +8,16 @@ import torch
 from torch import nn
 
 from trainers.config import TrainConfig
-from trainers.models import build_discriminator, build_generator, images_to_grid
+from trainers.models import (
+    build_discriminator,
+    build_generator,
+    images_to_grid,
+    quantise,
+    recalibrate_batchnorm,
+)
 
 
-@pytest.mark.parametrize("family", ["dcgan", "wgan_gp"])
+@pytest.mark.parametrize("family", ["dcgan", "wgan_gp", "sngan"])
 @pytest.mark.parametrize("fc", [False, True])
 @pytest.mark.parametrize("image_size", [32, 64])
 @pytest.mark.parametrize("conv_dim", [8, 16, 32, 64])
@@ -85,3 +91,31 @@ def test_images_to_grid() -> None:
     assert grid.dtype == np.uint8
     assert grid.shape == (2 + 2 * 10, 2 + 3 * 10, 3)  # 3 per row, 2 rows, 2 px padding
     assert grid[2:10, 2:10].min() == 255 and grid[2:10, 12:20].max() == 0
+
+
+def test_recalibrate_batchnorm_replaces_stale_running_statistics() -> None:
+    """Issue 15: eval-mode samples used stale running statistics; recalibration recomputes them."""
+    cfg = TrainConfig(image_size=32, conv_dim=8, z_dim=16)
+    torch.manual_seed(0)
+    g = build_generator(cfg)
+    for m in g.modules():  # weights moved since the statistics were last updated: they are stale
+        if isinstance(m, nn.ConvTranspose2d):
+            m.weight.data.mul_(3.0)
+    z = torch.randn(2048, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = g.train()(z)  # batch statistics = the population's
+        stale = g.eval()(z)
+    gen = torch.Generator().manual_seed(2)
+    momenta = [m.momentum for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    recalibrate_batchnorm(g, lambda: torch.randn(256, 16, generator=gen), batches=4)
+    assert not g.training and [m.momentum for m in g.modules() if isinstance(m, nn.BatchNorm2d)] == momenta
+    with torch.no_grad():
+        fresh = g(z)
+    bad, good = (stale - reference).abs().mean().item(), (fresh - reference).abs().mean().item()
+    assert good < 0.02 and bad > 5 * good, (bad, good)
+
+
+def test_quantise_rounds_to_uint8_levels() -> None:
+    x = torch.tensor([-1.0, -0.9999, 0.0, 0.003, 1.0, 1.5])
+    levels = (quantise(x) + 1) * 127.5
+    assert torch.allclose(levels, torch.tensor([0.0, 0.0, 128.0, 128.0, 255.0, 255.0]), atol=1e-4)
