@@ -92,8 +92,8 @@ def make_sweep(
         metrics = []
         for epoch, fid in enumerate(fids, start=1):
             values = {metric: fid, kid: fid / 100, "d_loss": 1.0 / epoch, "g_loss": 2.0 + epoch,
-                      "epoch_s": 0.5 * params.get("conv_dim", 16) / 16, "eval_s": 0.1, "img_per_s": 100.0 * epoch,
-                      "time_total_s": 0.7 * epoch}
+                      "epoch_s": 0.5 * params.get("conv_dim", 16) / 16, "eval_s": 0.1,
+                      "img_per_s": 100.0 * epoch, "time_total_s": 0.7 * epoch}
             metrics += [Metric(k, v, 0, epoch) for k, v in values.items()]
         if finals and trial_id in finals:
             metrics.append(Metric(f"final_{metric}", finals[trial_id], 0, len(fids)))

@@ -25,16 +25,20 @@ def _fallback_protocol(sweep: Sweep) -> dict[str, Any]:
 
 
 def protocol_difference(a: Sweep, b: Sweep) -> list[str]:
-    """`field: value_a vs value_b` for every field of the two protocols that differs."""
+    """What differs between the protocols of two sweeps (empty: comparable).
+
+    With protocol records on both: `trainers.metrics.protocol_difference` (`image_size 32 vs 64;
+    ...`); without: the metric name (backbone and sample count) and backbone tag of each.
+    """
     if a.protocol_key and b.protocol_key:
-        pa, pb = a.protocol or {}, b.protocol or {}
-        fields = sorted(set(pa) | set(pb))
-        diff = [f"{k}: {pa.get(k, '-')} vs {pb.get(k, '-')}" for k in fields if pa.get(k) != pb.get(k)]
-        if not diff and a.protocol_key != b.protocol_key:
-            diff = [f"protocol_key: {a.protocol_key} vs {b.protocol_key}"]
-        return diff
+        from trainers.metrics import protocol_difference as metric_rule  # the one rule; imports torch
+
+        if a.protocol_key == b.protocol_key:
+            return []
+        named = metric_rule(a.protocol or {}, b.protocol or {}) if a.protocol and b.protocol else None
+        return [named or f"protocol_key {a.protocol_key} vs {b.protocol_key}"]
     pa, pb = _fallback_protocol(a), _fallback_protocol(b)
-    return [f"{k}: {pa[k]} vs {pb[k]}" for k in pa if pa[k] and pb[k] and pa[k] != pb[k]]
+    return [f"{k} {pa[k]} vs {pb[k]}" for k in pa if pa[k] and pb[k] and pa[k] != pb[k]]
 
 
 def check_protocols(sweeps: list[Sweep]) -> None:

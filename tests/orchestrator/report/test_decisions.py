@@ -79,7 +79,7 @@ def test_different_protocol_keys_exit_2_naming_the_difference(decisions: Any) ->
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gansweep: error: ")
-    assert "image_size: 32 vs 64" in lines[0] and "'p32'" in lines[0] and "'p64'" in lines[0]
+    assert "image_size 32 vs 64" in lines[0] and "'p32'" in lines[0] and "'p64'" in lines[0]
     assert "backbone" not in lines[0], "only the fields that differ are named"
 
 

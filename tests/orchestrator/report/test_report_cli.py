@@ -93,8 +93,11 @@ def _bad_stores(tmp: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["folder", "missing file", "text file", "sqlite uri to text", "missing sqlite",
-                                  "bad scheme", "unreachable server"])
+BAD_STORES = ["folder", "missing file", "text file", "sqlite uri to text", "missing sqlite", "bad scheme",
+              "unreachable server"]
+
+
+@pytest.mark.parametrize("case", BAD_STORES)
 def test_every_bad_store_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
     store, expected = _bad_stores(tmp_path)[case]
     result = CliRunner().invoke(main, ["report", "demo", "--store", store])
