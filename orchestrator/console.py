@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestrator.record.names import short_trial_id
+
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -38,11 +40,6 @@ def duration(seconds: float) -> str:
     if hours:
         return f"{hours}h{minutes:02d}m{secs:02d}s"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
-def short_trial_id(trial_id: str) -> str:
-    """Tune ids are `<experiment hash>_<index>`; the index is what tells trials apart on screen."""
-    return trial_id.rsplit("_", 1)[-1]
 
 
 class LiveTrialTable(Callback):

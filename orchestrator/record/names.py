@@ -56,6 +56,11 @@ BOOKKEEPING = frozenset({
 KEEP_FROM_TUNE = frozenset({"time_total_s"})
 
 
+def short_trial_id(trial_id: str) -> str:
+    """Tune ids are `<experiment hash>_<index>`; the index (`00003`) is the one form people are shown."""
+    return trial_id.rsplit("_", 1)[-1]
+
+
 def best_key(metric: str) -> str:
     """`best_<metric>`: on a child the best value so far, on the parent the sweep's best."""
     return f"best_{metric}"

@@ -31,6 +31,7 @@ from orchestrator.record.names import (
     TAG_SWEEP,
     TAG_SWEPT,
     TAG_TRIAL,
+    short_trial_id,
 )
 
 # Per-epoch values a report reads; everything else a trial logs is left in MLflow.
@@ -98,11 +99,6 @@ class TrialRecord:
             if key.startswith(f"final_{family}") and _finite(self.latest[key]):
                 return key, float(self.latest[key])
         return None
-
-
-def short_trial_id(trial_id: str) -> str:
-    """Tune ids are `<experiment hash>_<index>`; the index is what tells trials apart."""
-    return trial_id.rsplit("_", 1)[-1]
 
 
 def _finite(value: Any) -> bool:
