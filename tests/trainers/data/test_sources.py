@@ -1,12 +1,8 @@
-"""trainers.data: sources -> cached uint8 arrays, on the real CelebA zips and small hand-made folders."""
+"""trainers.data sources and decoding: real CelebA zips and layouts, small hand-made folders and zips."""
 
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -14,10 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from trainers import data
-from trainers.data import DataConfig, DataError, PreparedData, prepare, synthetic_faces
-
-REPO = Path(__file__).resolve().parents[2]
+from trainers.data import DataConfig, DataError, decode, prepare
 
 
 def _write_pngs(folder: Path, n: int, size: tuple[int, int] = (40, 30), seed: int = 0) -> list[np.ndarray]:
@@ -137,7 +130,7 @@ def test_celeba_layouts_agree(celeba_dir: Path, tmp_path: Path) -> None:
 def test_worker_pool_matches_in_process(
     celeba_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(data, "_CHUNK", 16)  # several chunks from a small subset (spawn start-up dominates)
+    monkeypatch.setattr(decode, "_CHUNK", 16)  # several chunks from a small subset (spawn start-up dominates)
     cfg = DataConfig("zip", str(celeba_dir / "celeba64_30k.zip"), image_size=32, limit=64)
     pooled = prepare(cfg, cache_dir=tmp_path / "a", progress=False, workers=2)
     single = prepare(cfg, cache_dir=tmp_path / "b", progress=False, workers=1)
@@ -251,133 +244,3 @@ def test_config_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(DataError, match=message):
         DataConfig(**kwargs)  # type: ignore[arg-type]
 
-
-# ------------------------------------------------------------------------------------------ cache
-
-
-def test_cache_reuse_and_invalidation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "imgs"
-    _write_pngs(folder, 6, size=(24, 24))
-    cache = tmp_path / "cache"
-    cfg = DataConfig("folder", str(folder), image_size=16)
-    first = prepare(cfg, cache_dir=cache, progress=False)
-    mtime = first.path.stat().st_mtime_ns
-
-    def no_decoding(*args: object) -> np.ndarray:
-        raise AssertionError("a cache hit must not decode images")
-
-    with monkeypatch.context() as m:
-        m.setattr(data, "_decode_image", no_decoding)
-        start = time.perf_counter()
-        second = prepare(cfg, cache_dir=cache, progress=False)
-        assert time.perf_counter() - start < 1.0
-    assert second == first and second.path.stat().st_mtime_ns == mtime
-
-    # cache_dir=None falls back to $GANSWEEP_CACHE_DIR
-    monkeypatch.setenv("GANSWEEP_CACHE_DIR", str(cache))
-    assert prepare(cfg, progress=False) == first
-
-    # touching a file changes the key
-    target = folder / "img_002.png"
-    st = target.stat()
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    touched = prepare(cfg, cache_dir=cache, progress=False)
-    assert touched.fingerprint != first.fingerprint and touched.count == 6
-    # adding a file changes the key and the count
-    _write_pngs(tmp_path / "extra", 1, size=(24, 24), seed=5)
-    (tmp_path / "extra" / "img_000.png").rename(folder / "img_new.png")
-    grown = prepare(cfg, cache_dir=cache, progress=False)
-    assert grown.fingerprint not in {first.fingerprint, touched.fingerprint} and grown.count == 7
-    # a limit at or above the number of images is no subset: same entry whatever the seed
-    assert (
-        prepare(DataConfig("folder", str(folder), image_size=16, limit=50, seed=3), cache_dir=cache) == grown
-    )
-
-
-def test_zip_key_follows_zip_file(tmp_path: Path) -> None:
-    _write_pngs(tmp_path / "imgs", 3, size=(16, 16))
-    zpath = tmp_path / "imgs.zip"
-    with zipfile.ZipFile(zpath, "w") as zf:
-        for p in sorted((tmp_path / "imgs").iterdir()):
-            zf.write(p, f"imgs/{p.name}")
-    cfg = DataConfig("zip", str(zpath), image_size=8)
-    first = prepare(cfg, cache_dir=tmp_path / "c", progress=False)
-    st = zpath.stat()
-    os.utime(zpath, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert prepare(cfg, cache_dir=tmp_path / "c", progress=False).fingerprint != first.fingerprint
-
-
-def test_stale_or_partial_entry_is_rebuilt(tmp_path: Path) -> None:
-    cfg = DataConfig("synthetic", count=20)
-    first = prepare(cfg, cache_dir=tmp_path, progress=False)
-    first.path.with_suffix(".json").unlink()  # as if the builder died before finishing
-    rebuilt = prepare(cfg, cache_dir=tmp_path, progress=False)
-    assert rebuilt == first
-    np.testing.assert_array_equal(rebuilt.load(), synthetic_faces(20, 32, 0))
-
-
-_CONCURRENT = """
-import sys
-from trainers.data import DataConfig, prepare
-r = prepare(DataConfig("folder", sys.argv[1], image_size=16), cache_dir=sys.argv[2], progress=False)
-print(r.fingerprint, r.count)
-"""
-
-
-def test_concurrent_builders_share_one_entry(tmp_path: Path) -> None:
-    folder = tmp_path / "imgs"
-    _write_pngs(folder, 40, size=(32, 32))
-    cache = tmp_path / "cache"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CONCURRENT, str(folder), str(cache)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=60) for p in procs]
-    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
-    assert outputs[0][0] == outputs[1][0]
-    entries = sorted(p.name for p in (cache / "datasets").iterdir() if not p.name.endswith(".lock"))
-    fingerprint = outputs[0][0].split()[0]
-    assert entries == [f"{fingerprint}.json", f"{fingerprint}.npy"]  # no temp files left
-    assert np.load(cache / "datasets" / f"{fingerprint}.npy").shape == (40, 16, 16, 3)
-
-
-# ------------------------------------------------------------------------------------------ synthetic
-
-
-def test_synthetic_deterministic_and_varied(tmp_path: Path) -> None:
-    a = prepare(DataConfig("synthetic", count=300, seed=0), cache_dir=tmp_path / "a", progress=False)
-    b = prepare(DataConfig("synthetic", count=300, seed=0), cache_dir=tmp_path / "b", progress=False)
-    c = prepare(DataConfig("synthetic", count=300, seed=1), cache_dir=tmp_path / "a", progress=False)
-    assert a.fingerprint == b.fingerprint != c.fingerprint
-    x, y, z = a.load(), b.load(), c.load()
-    assert x.shape == (300, 32, 32, 3) and x.dtype == np.uint8
-    np.testing.assert_array_equal(x, y)
-    assert not np.array_equal(x, z)
-    assert isinstance(a, PreparedData) and a.skipped == 0
-
-    pixels = x.astype(np.float32)
-    assert pixels.std(axis=0).mean() > 25  # images differ from each other everywhere
-    assert pixels.mean(axis=(1, 2, 3)).std() > 8  # and in overall brightness/colour
-    assert len({img.tobytes() for img in x}) == 300
-    # face-like: the centre (face) is on average a different colour from the corners (background)
-    assert pixels[:, 12:20, 12:20].std(axis=(1, 2)).mean() > 10
-
-    limited = prepare(DataConfig("synthetic", count=300, limit=50), cache_dir=tmp_path / "a", progress=False)
-    assert limited.count == 50
-
-
-def test_synthetic_sizes_and_speed() -> None:
-    big = synthetic_faces(16, image_size=64, seed=3)
-    assert big.shape == (16, 64, 64, 3)
-    start = time.perf_counter()
-    faces = synthetic_faces(2000, image_size=32, seed=0)
-    elapsed = time.perf_counter() - start
-    assert faces.shape == (2000, 32, 32, 3)
-    assert elapsed < 4.0, f"2000 synthetic 32x32 images took {elapsed:.2f}s (target < 2 s on 2 cores)"
