@@ -1,0 +1,81 @@
+"""End-of-sweep re-measurement (orchestrator.remeasure) on a real MLflow store and real generators."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from orchestrator.record import names
+from orchestrator.record.store import client_for, ensure_experiment
+from orchestrator.remeasure import FINAL_METRIC_TAG, final_samples, remeasure_top, top_trials
+from orchestrator.spec import from_dict
+from trainers.config import TrainConfig
+from trainers.data import synthetic_faces
+from trainers.models import build_generator
+
+
+def _spec(tmp_path: Path, **metrics: Any) -> Any:
+    return from_dict(
+        {
+            "name": "rm",
+            "storage": str(tmp_path / "runs"),
+            "data": {"source": "synthetic", "image_size": 32, "count": 300},
+            "metrics": {"backbone": "rand", "samples": 100, "kid": False, **metrics},
+            "tracking": {"uri": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"},
+        },
+        check_data=False,
+    )
+
+
+def _child(client: Any, experiment_id: str, parent: str, metric: str, best: float, seed: int,
+           tmp_path: Path) -> str:
+    """A trial run as the writer leaves it: best-so-far metric and model/best_generator.pt."""
+    tags = {names.PARENT: parent, names.TAG_KIND: "trial"}
+    run_id = client.create_run(experiment_id, tags=tags).info.run_id
+    client.log_metric(run_id, f"{metric}_best", best)
+    cfg = TrainConfig(conv_dim=8, z_dim=16, image_size=32, seed=seed)
+    torch.manual_seed(seed)
+    folder = tmp_path / f"gen{seed}" / "model"
+    folder.mkdir(parents=True)
+    torch.save({"config": cfg.to_dict(), "generator": build_generator(cfg).state_dict(), "step": 1,
+                "value": best}, folder / "best_generator.pt")
+    client.log_artifacts(run_id, str(folder), "model")
+    return run_id
+
+
+def test_top_k_get_a_final_metric_from_their_best_generator(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, final_samples=200, final_top_k=2)
+    assert final_samples(spec, 300) == 200
+    assert final_samples(_spec(tmp_path), 300) == 300  # default: min(10000, dataset size)
+    data = tmp_path / "faces.npy"
+    np.save(data, synthetic_faces(300, 32, seed=0))
+    client = client_for(spec.tracking_uri)
+    experiment_id = ensure_experiment(client, spec.experiment, spec.tracking_uri)
+    parent = client.create_run(experiment_id, tags={names.TAG_KIND: "sweep"}).info.run_id
+    metric = spec.asha_metric
+    runs = {best: _child(client, experiment_id, parent, metric, best, seed, tmp_path)
+            for seed, best in enumerate([0.9, 0.3, math.inf, 0.5])}
+    top = top_trials(client, experiment_id, parent, metric, 2)
+    assert [r.info.run_id for r in top] == [runs[0.3], runs[0.5]]
+
+    info = {"images": 300, "dataset": str(data), "dataset_fingerprint": "faces-300"}
+    values = remeasure_top(spec, client, experiment_id, parent, info)
+    assert set(values) == {runs[0.3], runs[0.5]}
+    assert all(math.isfinite(v) and v > 0 for v in values.values())
+    assert values[runs[0.3]] != values[runs[0.5]]  # two different generators measured
+    for best, run_id in runs.items():
+        logged = client.get_run(run_id).data.metrics
+        assert ("final_fid200_rand" in logged) == (run_id in values), best
+    assert client.get_run(parent).data.tags[FINAL_METRIC_TAG] == "final_fid200_rand"
+
+
+def test_zero_final_samples_skips(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, final_samples=0)
+    client = client_for(spec.tracking_uri)
+    experiment_id = ensure_experiment(client, spec.experiment, spec.tracking_uri)
+    parent = client.create_run(experiment_id).info.run_id
+    assert remeasure_top(spec, client, experiment_id, parent, {"images": 300}) == {}
