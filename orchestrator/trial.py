@@ -32,9 +32,10 @@ import torch
 from PIL import Image
 from ray import tune
 
+from orchestrator.schedule import DecisionSignal
 from trainers.config import TrainConfig
-from trainers.metrics import build_metric
 from trainers.loop import train
+from trainers.metrics import build_metric
 from trainers.results import EpochReport, TrainingDiverged
 
 # checkpoint files
@@ -132,16 +133,13 @@ def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _resume_state(report: EpochReport) -> dict[str, Any]:
-    resume_state = getattr(report, "resume_state", None)  # lazy (trainers.results); else eager
-    return resume_state() if callable(resume_state) else (report.checkpoint or {})
+    """Built only here, at checkpoint points: the report builds it lazily."""
+    return report.resume_state()
 
 
 def _generator_state(report: EpochReport) -> dict[str, torch.Tensor]:
-    generator_state = getattr(report, "generator_state", None)
-    if callable(generator_state):
-        return _cpu_copy(generator_state())
-    state = report.checkpoint or {}
-    return _cpu_copy(state.get("ema") or state["G"])
+    """A copy that outlives the report callback (the report's tensors may be the live weights on CPU)."""
+    return _cpu_copy(report.generator_state())
 
 
 def is_checkpoint_step(inputs: TrialInputs, step: int) -> bool:
@@ -212,6 +210,7 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
     """Tune function trainable. `sampled` is the trial's config from the search space."""
     cfg = trial_config(inputs, sampled)
     best = _Best(inputs.asha_metric, inputs.mode)
+    signal = DecisionSignal(inputs.asha_metric, inputs.mode, inputs.resolved_spec["scheduler"]["smoothing"])
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -223,6 +222,7 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
                 # checkpoint's result, which Tune restored as the trial's last result.
                 return
             best.load(Path(directory))
+            signal.load(Path(directory))
             resume = torch.load(Path(directory) / STATE_FILE, map_location=cfg.device, weights_only=False)
     # One torch thread pool per trial, sized to the CPUs Tune reserved for it (no oversubscription
     # when several trials share a machine).
@@ -249,6 +249,7 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
         final = epoch_report.epoch >= cfg.epochs - 1e-9
         best.offer(epoch_report.step, scalars, epoch_report)
         scalars.update({FINAL_KEY: float(final), NODE_KEY: node_id})
+        scalars.update(signal.update(scalars, epoch_report.step))  # the schedulers' decision signal
         last.update(step=epoch_report.step, epoch=epoch_report.epoch, images_seen=epoch_report.images_seen)
         if epoch_report.grid is not None:
             scalars[GRID_KEY] = _png(epoch_report.grid)
@@ -257,12 +258,13 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
             return
         with tempfile.TemporaryDirectory(prefix="gansweep-ckpt-") as directory:
             _write_checkpoint(Path(directory), epoch_report, cfg, inputs, best, final)
+            signal.save(Path(directory))
             tune.report(scalars, checkpoint=tune.Checkpoint.from_directory(directory))
 
     try:
         train(cfg, data, metric, report, resume=resume)
     except TrainingDiverged as err:
-        _report_divergence(str(err), cfg, inputs, best, last)
+        _report_divergence(str(err), cfg, inputs, best, {**last, "signal": signal.diverged()})
 
 
 def _report_divergence(
@@ -275,7 +277,8 @@ def _report_divergence(
     """
     worst = math.inf if inputs.mode == "min" else -math.inf
     result = {inputs.asha_metric: worst, DIVERGED_KEY: reason, FINAL_KEY: 1.0,
-              "epoch": float(last.get("epoch", 0.0)), "images_seen": float(last.get("images_seen", 0))}
+              "epoch": float(last.get("epoch", 0.0)), "images_seen": float(last.get("images_seen", 0)),
+              **last.get("signal", {})}  # every decision signal at its worst too
     with tempfile.TemporaryDirectory(prefix="gansweep-ckpt-") as directory:
         if best.generator is not None:
             torch.save(_generator_file(cfg, best.generator, best.step, best.value),

@@ -8,28 +8,30 @@ spec's metric, the spec's search algorithm, per-trial resources and the MLflow w
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import ray
-import torch
+from filelock import FileLock, Timeout
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune import Callback
+from ray.tune.callback import CallbackList
 
-from orchestrator import tracking
+from orchestrator import storage
 from orchestrator.console import LiveTrialTable, console
+from orchestrator.prepare import prepare_inputs
+from orchestrator.record import names as record_names
+from orchestrator.record import store as record_store
+from orchestrator.record.writer import MLflowTrialLogger
+from orchestrator.remeasure import remeasure_top
+from orchestrator.schedule import build_scheduler, tuner_metric
 from orchestrator.space import build_search
 from orchestrator.spec import SweepSpec
-from orchestrator.trial import TrialInputs, run_trial
-from trainers import data as data_mod
-from trainers import metrics as fid
-
-STATE_FILE = "gansweep.json"
+from orchestrator.storage import STATE_FILE, SweepFolder
+from orchestrator.trial import run_trial
 
 
 class SweepError(RuntimeError):
@@ -46,70 +48,17 @@ class SweepResult:
     interrupted: bool
 
 
-def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
-    """Decode/cache the dataset and the real FID statistics once, in the driver."""
-    if spec.metrics.backbone == "inception":  # fail on missing weights before decoding any data
-        fid.resolve_inception_weights(spec.metrics.weights)
-    prepared = data_mod.prepare(spec.data_config(), progress=progress)
-    images = prepared.load(mmap=True)
-    metrics = spec.metrics
-    real_n = min(spec.real_samples, prepared.count)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    stats, stats_path = fid.real_stats(
-        images,
-        prepared.fingerprint,
-        backbone=metrics.backbone,
-        samples=real_n,
-        weights=metrics.weights,
-        device=device,
-        cache_dir=None,
-        progress=progress,
-    )
-    base = spec.base_train_config().to_dict()
-    inputs = TrialInputs(
-        base_config=base,
-        data_path=str(prepared.path),
-        stats_path=str(stats_path),
-        backbone=metrics.backbone,
-        samples=metrics.samples,
-        kid=metrics.kid,
-        weights=metrics.weights,
-        metric_batch_size=metrics.batch_size,
-        resolved_spec=spec.resolved(),
-        asha_metric=spec.asha_metric,
-        mode=spec.scheduler.mode,
-        checkpoint_every=spec.checkpoint.every,
-        checkpoint_steps=rung_steps(spec, prepared.count),
-    )
-    info = {
-        "dataset": str(prepared.path),
-        "dataset_fingerprint": prepared.fingerprint,
-        "images": prepared.count,
-        "skipped_images": prepared.skipped,
-        "real_stats": str(stats_path),
-        "real_samples": real_n,
-        "backbone": metrics.backbone,
-        "generated_samples": metrics.samples,
-    }
-    return inputs, info
+def sweep_folder(spec: SweepSpec, resume: bool) -> SweepFolder:
+    """Where Tune keeps this sweep (`spec.storage_uri`, passed to Ray as is)."""
+    try:
+        return storage.sweep_folder(spec.storage_uri, spec.name, resume)
+    except storage.StorageError as err:
+        raise SweepError(str(err)) from None
 
 
 def experiment_dir(spec: SweepSpec, resume: bool) -> Path:
-    """Where Tune keeps this sweep. A new run never reuses (overwrites) an old sweep's folder."""
-    storage = spec.storage_path.resolve()
-    if resume:
-        candidates = sorted(
-            (p for p in storage.glob(f"{spec.name}*") if (p / STATE_FILE).exists()),
-            key=lambda p: p.stat().st_mtime,
-        )
-        candidates = [p for p in candidates if p.name == spec.name or p.name.startswith(spec.name + "-")]
-        if not candidates:
-            raise SweepError(f"--resume: no earlier sweep named '{spec.name}' under {storage}")
-        return candidates[-1]
-    path = storage / spec.name
-    if path.exists():
-        path = storage / f"{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    return path
+    """The folder on this machine holding the sweep's `gansweep.json` (see orchestrator/storage.py)."""
+    return sweep_folder(spec, resume).local
 
 
 def init_ray(address: str | None, verbose: bool, num_cpus: int | None = None) -> None:
@@ -130,29 +79,6 @@ def init_ray(address: str | None, verbose: bool, num_cpus: int | None = None) ->
         ray.init(num_cpus=num_cpus, **kwargs)
 
 
-def rung_steps(spec: SweepSpec, images: int) -> tuple[int, ...]:
-    """The reports at which the scheduler decides (ASHA's rungs): where trials write resume state
-    when `checkpoint.every` is null, so a trial stopped or restarted there loses nothing."""
-    sched = spec.scheduler
-    max_t = spec.max_t(images) or 1
-    if sched.type == "none" or sched.grace_period >= max_t:
-        return ()
-    rungs = int(math.log(max_t / sched.grace_period) / math.log(sched.reduction_factor) + 1)
-    return tuple(int(sched.grace_period * sched.reduction_factor**k) for k in range(rungs))
-
-
-def _scheduler(spec: SweepSpec, images: int) -> Any:
-    sched = spec.scheduler
-    if sched.type == "none":
-        return FIFOScheduler()
-    return ASHAScheduler(
-        time_attr="training_iteration",
-        max_t=spec.max_t(images) or 1,
-        grace_period=sched.grace_period,
-        reduction_factor=sched.reduction_factor,
-    )
-
-
 def run(
     spec: SweepSpec,
     *,
@@ -164,46 +90,42 @@ def run(
 ) -> SweepResult:
     """Run (or resume) the sweep to the end and return where its record lives."""
     started = time.perf_counter()
-    exp_dir = experiment_dir(spec, resume)
+    folder = sweep_folder(spec, resume)
+    exp_dir = folder.local
     if resume:
         check_resumable(spec, exp_dir)
-    done_dir = exp_dir / "finished_trials"
+    store_lock = exclusive_store(spec)  # held (by this process) until the sweep ends
     inputs, stats_info = prepare_inputs(spec, progress=progress)
     prepare_s = time.perf_counter() - started
 
-    experiment_id, parent_run_id = tracking.start_sweep_run(
+    experiment_id, parent_run_id = record_store.start_sweep_run(
         spec, exp_dir / STATE_FILE, stats_info, resume=resume
     )
-    swept = sorted(spec.search_params())
+    folder.push()
     init_ray(address, verbose)
-    table = LiveTrialTable(spec.asha_metric, swept, enabled=live)
-    logger = tracking.MLflowTrialLogger(
-        uri=spec.tracking_uri,
-        experiment_id=experiment_id,
-        parent_run_id=parent_run_id,
-        sweep=spec.name,
-        metric=spec.asha_metric,
-        backbone=spec.metrics.backbone,
-        swept=swept,
-        done_dir=str(done_dir),
-    )
+    table = LiveTrialTable.for_sweep(spec, stats_info["images"], enabled=live)
+    logger = MLflowTrialLogger.for_sweep(spec, experiment_id, parent_run_id, stats_info)
+    # Built here from the current spec and environment, also on --resume (see SweepCallbacks).
+    callbacks = SweepCallbacks([logger, table])
     resources = {"cpu": spec.resources.cpus_per_trial, "gpu": spec.resources.gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(run_trial, inputs=inputs), resources)
     param_space, search_alg, num_samples = build_search(spec)
 
     try:
-        if resume and tune.Tuner.can_restore(str(exp_dir)):
+        if resume and tune.Tuner.can_restore(folder.uri):
+            # Errored trials (retries used up, or the driver died) continue from their last checkpoint.
             tuner = tune.Tuner.restore(
-                str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=False
+                folder.uri, trainable=trainable, param_space=param_space,
+                resume_unfinished=True, resume_errored=True,
             )
         else:
             tuner = tune.Tuner(
                 trainable,
                 param_space=param_space,
                 tune_config=tune.TuneConfig(
-                    metric=spec.asha_metric,
+                    metric=tuner_metric(spec),  # the decision signal (orchestrator.schedule)
                     mode=spec.scheduler.mode,
-                    scheduler=_scheduler(spec, stats_info["images"]),
+                    scheduler=build_scheduler(spec, stats_info["images"]),
                     search_alg=search_alg,
                     num_samples=num_samples,
                     max_concurrent_trials=spec.resources.max_concurrent,
@@ -214,11 +136,13 @@ def run(
                     reuse_actors=address is None,
                 ),
                 run_config=tune.RunConfig(
-                    name=exp_dir.name,
-                    storage_path=str(exp_dir.parent),
-                    callbacks=[logger, table],
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    failure_config=tune.FailureConfig(max_failures=0),
+                    name=folder.name,
+                    storage_path=folder.storage,  # as the spec says: a folder or any pyarrow URI
+                    callbacks=[callbacks],
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
+                    # A trial whose worker died (preemption, OOM killer, lost GPU) restarts from its
+                    # last checkpoint; divergence is a final result, not an error, so it is not retried.
+                    failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
                     verbose=0,
                 ),
             )
@@ -227,14 +151,19 @@ def run(
         table.close()
 
     del grid  # everything worth keeping is in MLflow; the summary reads it from there
-    client = tracking.client_for(spec.tracking_uri)
+    client = record_store.client_for(spec.tracking_uri)
     interrupted = _interrupted(client, experiment_id, parent_run_id, spec)
+    if not interrupted:  # the top trials re-measured on a larger sample: `final_<metric>` (ranked first)
+        remeasure_top(spec, client, experiment_id, parent_run_id, stats_info, progress=progress)
     from orchestrator.report import log_sweep_report  # table + plots to the parent run; never raises
 
     log_sweep_report(client, parent_run_id)
     client.set_terminated(parent_run_id, status="KILLED" if interrupted else "FINISHED")
     state = {"parent_run_id": parent_run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}
     (exp_dir / STATE_FILE).write_text(json.dumps({**state, "finished": not interrupted}))
+    folder.push()
+    if store_lock is not None:
+        store_lock.release()
     return SweepResult(
         experiment_dir=exp_dir,
         parent_run_id=parent_run_id,
@@ -245,13 +174,64 @@ def run(
     )
 
 
+class SweepCallbacks(CallbackList):
+    """The driver's Tune callbacks (MLflow writer, progress table), pickled by reference only.
+
+    Tune pickles `RunConfig.callbacks` into the experiment (`tuner.pkl`) and `Tuner.restore` has no
+    argument to replace them, so a plain callback would come back with the paths and handles of
+    the process that died (an absolute SQLite path, a moved results folder). Pickled as "the
+    callbacks of the current driver", `Tuner.restore` gets the ones this process just built from
+    the current spec and environment. Tune itself treats it as one callback that forwards every
+    hook (`CallbackList`).
+    """
+
+    current: SweepCallbacks | None = None
+
+    def __init__(self, callbacks: list[Callback]) -> None:
+        super().__init__(callbacks)
+        SweepCallbacks.current = self
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return (_current_callbacks, ())
+
+
+def _current_callbacks() -> Callback:
+    """Unpickling target of SweepCallbacks: this driver's callbacks (a no-op outside a sweep)."""
+    return SweepCallbacks.current or Callback()
+
+
+def exclusive_store(spec: SweepSpec) -> FileLock | None:
+    """One sweep at a time per SQLite store: a second driver is refused before anything starts.
+
+    SQLite serialises writers with a file lock and MLflow gives up after a timeout ("database is
+    locked"), so two sweeps writing one `mlflow.db` could lose metrics. The lock file sits next to
+    the database; the OS frees it when the driver dies, even by SIGKILL. Servers (http://,
+    postgresql://) take any number of sweeps.
+    """
+    uri = spec.tracking_uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{db}.sweep.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SweepError(
+            f"tracking.uri {uri}: another sweep is writing to this SQLite store right now; wait for it "
+            "to end, or give this sweep its own store (tracking.uri) or an MLflow server "
+            "(tracking.uri: http://HOST:5000)"
+        ) from None
+    return lock
+
+
 def _interrupted(client: Any, experiment_id: str, parent_run_id: str, spec: SweepSpec) -> bool:
     """True when fit() returned early (Ctrl-C): a trial is still open, or (no time budget) some
     planned trial never started. `--resume` then finishes the sweep."""
     children = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{tracking.PARENT}` = '{parent_run_id}'", max_results=10_000
+        [experiment_id], filter_string=f"tags.`{record_names.PARENT}` = '{parent_run_id}'", max_results=10_000
     )
-    if any(c.data.tags.get(tracking.TAG_STATUS) == "running" for c in children):
+    if any(c.data.tags.get(record_names.TAG_STATUS) == "running" for c in children):
         return True
     return spec.time_budget_s is None and len(children) < spec.grid_size()
 

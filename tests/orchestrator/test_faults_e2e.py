@@ -1,6 +1,7 @@
 """Faults the Ray way, end to end (real Ray Tune, MLflow on SQLite, torch on CPU): a trial whose
 worker process is SIGKILLed continues from its checkpoint in the same MLflow run; a second sweep
-on the same SQLite store is refused before it starts; storage given as a file:// URI."""
+on the same SQLite store is refused before it starts; storage given as a file:// URI; a spec
+without tracking.uri records where $MLFLOW_TRACKING_URI says."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
+from e2e_helpers import GANSWEEP, store, sweep_runs, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +118,16 @@ def test_a_trial_whose_worker_is_killed_finishes_from_its_checkpoint_in_the_same
 def test_file_uri_storage_and_a_second_sweep_on_the_same_sqlite_store_is_refused(tmp_path: Path) -> None:
     storage = tmp_path / "elsewhere"
     first = tiny_spec(tmp_path, name="first", storage=storage.as_uri(), **{"train.epochs": 2})
-    second = tiny_spec(tmp_path, name="second", **{"train.epochs": 2})
+    # The second spec names no store: $MLFLOW_TRACKING_URI (the same SQLite file) is the one it uses.
+    second = tiny_spec(tmp_path, name="second", tracking={}, **{"train.epochs": 2})
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"}
+
+    def run_second() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*GANSWEEP, "run", str(second)], cwd=tmp_path / "elsewhere-cwd", env=env,
+                              capture_output=True, text=True, timeout=900)
+
+    (tmp_path / "elsewhere-cwd").mkdir()
     proc = subprocess.Popen(
         [*GANSWEEP, "run", str(first)], cwd=tmp_path, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -131,7 +141,7 @@ def test_file_uri_storage_and_a_second_sweep_on_the_same_sqlite_store_is_refused
             if (tmp_path / "mlruns").exists() and client.get_experiment_by_name("first") is not None:
                 break
         assert proc.poll() is None, "the first sweep ended before the second could start"
-        refused = run_cli(["run", str(second)], cwd=tmp_path, timeout=120)
+        refused = run_second()
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
@@ -147,6 +157,9 @@ def test_file_uri_storage_and_a_second_sweep_on_the_same_sqlite_store_is_refused
     assert not (tmp_path / "file:").exists()
     _, children = sweep_runs(client, "first")
     assert len(children) == 6 and all(c.info.status == "FINISHED" for c in children)
-    # The store is free again once the first sweep ended.
-    done = run_cli(["run", str(second)], cwd=tmp_path)
+    # The store is free again once the first sweep ended; the record went where the variable says.
+    done = run_second()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _, children = sweep_runs(client, "second")
+    assert len(children) == 6
+    assert not (tmp_path / "elsewhere-cwd" / "mlruns").exists(), "not the ./mlruns default"
