@@ -16,14 +16,13 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from orchestrator.report.effects import MIN_TRIALS, is_log, is_sampled
-from orchestrator.report.plots import _save, _sort_key
+from orchestrator.report.plots import _save, _sort_key, plain_log_axis
 from orchestrator.report.records import Sweep
 from orchestrator.report.render import cell
 
+LABELLED = 5  # trials named at the end of their line in the parallel coordinates
 STATUS_MARK = {"completed": ("o", "tab:blue"), "stopped": ("x", "tab:orange"), "running": (".", "0.4")}
 
 
@@ -70,9 +69,7 @@ def param_effects_figure(table: pd.DataFrame, sweep: Sweep, budget: int | None) 
         if cats is None:
             if log:
                 ax.set_xscale("log")
-                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=8))
-                ax.xaxis.set_minor_formatter(NullFormatter())
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: cell(float(v))))
+                plain_log_axis(ax.xaxis)
             bounds = sweep.bounds.get(param)
             if isinstance(bounds, list | tuple) and len(bounds) == 2:  # the searched range, not just the hits
                 low, high = float(bounds[0]), float(bounds[1])
@@ -90,6 +87,7 @@ def param_effects_figure(table: pd.DataFrame, sweep: Sweep, budget: int | None) 
                     tick.set_color("tab:red")
         if (part[[best_col]].to_numpy() > 0).all():
             ax.set_yscale("log")
+            plain_log_axis(ax.yaxis)
         ax.set_xlabel(param + (" (log scale)" if log else ""))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -131,14 +129,18 @@ def parallel_coordinates(table: pd.DataFrame, sweep: Sweep, path: Path) -> Path 
     cmap = colormaps["coolwarm"]  # blue = low = good; every shade visible on white
     fig = Figure(figsize=(2.2 * len(axes_cols) + 1.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"best {metric} (lower is better)")
+    bar = fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"best {metric} (lower is better)")
+    if isinstance(norm, LogNorm):
+        plain_log_axis(bar.ax.yaxis)
+    labelled = set(scores.nsmallest(LABELLED).index)  # the best few; all of them would overlap
     for row_index, row in part.iterrows():
         ys = [scaled[c][row_index] for c in axes_cols]
         stopped = str(row["status"]).startswith("stopped")
         ax.plot(range(len(axes_cols)), ys, color=cmap(norm(row[best_col])), linewidth=1.6,
                 linestyle="--" if stopped else "-", alpha=0.9)
-        ax.annotate(str(row["trial"]), (len(axes_cols) - 1, ys[-1]), xytext=(4, 0),
-                    textcoords="offset points", fontsize=7, va="center")
+        if row_index in labelled:
+            ax.annotate(str(row["trial"]), (len(axes_cols) - 1, ys[-1]), xytext=(4, 0),
+                        textcoords="offset points", fontsize=7, va="center")
     for i, col in enumerate(axes_cols):
         ax.axvline(i, color="0.3", linewidth=0.8)
         for y, label in ticks[col]:
@@ -151,10 +153,8 @@ def parallel_coordinates(table: pd.DataFrame, sweep: Sweep, path: Path) -> Path 
     ax.set_xlim(-0.4, len(axes_cols) - 0.6)
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
-    ax.legend([Line2D([], [], color="0.3"), Line2D([], [], color="0.3", linestyle="--")],
-              ["completed / other", "stopped early"], fontsize=7, loc="upper left", bbox_to_anchor=(0, 1.12),
-              ncols=2, frameon=False)
-    ax.set_title(f"params -> best {metric}, one line per trial", fontsize=10, pad=22)
+    ax.set_title(f"params -> best {metric}, one line per trial (dashed: stopped early; "
+                 f"the {LABELLED} best labelled)", fontsize=10)
     return _save(fig, path)
 
 

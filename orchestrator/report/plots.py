@@ -19,7 +19,9 @@ matplotlib.use("Agg")  # before anything imports pyplot; we never do, but a call
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axis import Axis  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from orchestrator.report.render import cell  # noqa: E402
 
@@ -44,6 +46,20 @@ def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
     return path
+
+
+def plain_log_axis(axis: Axis) -> None:
+    """Log-axis labels as plain numbers (`0.0002`, `20`), not `2x10^-4`; 2s and 5s when the range is short."""
+
+    def minor(value: float, _: Any) -> str:
+        low, high = sorted(axis.get_view_interval())
+        if value <= 0 or low <= 0 or high / low > 30:
+            return ""
+        lead = round(value / 10 ** math.floor(math.log10(value)))
+        return cell(float(value)) if lead in (2, 5) else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _: cell(float(value))))
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _colors(n: int) -> list[Any]:
@@ -75,6 +91,7 @@ def metric_curves(trials: Sequence[TrialRecord], metric: str, path: Path, title:
     values = [v for _, c in curves for _, v in c if math.isfinite(v)]
     if values and min(values) > 0:  # FID spans decades early in training: a log axis shows all of it
         ax.set_yscale("log")
+        plain_log_axis(ax.yaxis)
         ax.set_ylabel(f"{metric} (log scale)")
     else:
         ax.set_ylabel(metric)

@@ -32,9 +32,11 @@ def print_summary(spec: SweepSpec, result: SweepResult) -> None:
         console.print(line, highlight=False)
     best = frame.iloc[0]
     params = {p: _plain(best[p]) for p in report.sweep.swept if p in frame.columns}
+    final = frame.attrs.get("final_metric")
+    remeasured = f", re-measured {final}={cell(best[final])}" if final else ""
     console.print(
         f"best trial {best['trial']}: {metric}={cell(best[f'best_{metric}'])} "
-        f"at epoch {best['best_epoch']} with {params}"
+        f"at epoch {best['best_epoch']}{remeasured} with {params}"
     )
     train_s, eval_s = float(frame["train_s"].sum()), float(frame["eval_s"].sum())
     console.print(
