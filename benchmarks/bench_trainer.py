@@ -6,10 +6,12 @@
     is printed apart), then ``trainers.loop.train`` with the same G/D, batch size and device.
 
 Both are timed over whole epochs, wall clock, model construction excluded for (a) and included
-for (b) (it is inside ``train``, together with the per-epoch grid and checkpoint). Usage::
+for (b) (it is inside ``train``, together with the per-epoch grid, EMA and BatchNorm
+recalibration). Every variant of (b) (``--variants fp32,bf16,fp16,bf16+cl``) is printed against
+both references side by side: the seed-style fp32 loop and our own fp32. Usage::
 
-    python benchmarks/bench_trainer.py --celeba-dir ../shared/data/celeba --images 1024
-    python benchmarks/bench_trainer.py --celeba-dir ... --image-size 32 --conv-dim 32 --images 2048
+    python benchmarks/bench_trainer.py --celeba-dir /path/to/celeba --images 1024
+    python benchmarks/bench_trainer.py --celeba-dir ... --image-size 32 --conv-dim 32 --variants bf16,fp16
 """
 
 from __future__ import annotations
@@ -49,14 +51,20 @@ def unpack(zip_path: Path, dest: Path, n: int) -> int:
 
 def seed_style(folder: Path, cfg: TrainConfig, device: torch.device, workers: int) -> float:
     """The notebooks' loop; returns images per second over cfg.epochs epochs (data loading included)."""
-    tf = transforms.Compose([
-        transforms.Resize(cfg.image_size),
-        transforms.CenterCrop(cfg.image_size),
-        transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    ])
-    loader = DataLoader(datasets.ImageFolder(str(folder), transform=tf), batch_size=cfg.batch_size,
-                        shuffle=True, num_workers=workers)
+    tf = transforms.Compose(
+        [
+            transforms.Resize(cfg.image_size),
+            transforms.CenterCrop(cfg.image_size),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        ]
+    )
+    loader = DataLoader(
+        datasets.ImageFolder(str(folder), transform=tf),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        num_workers=workers,
+    )
     torch.manual_seed(cfg.seed)
     g, d = build_generator(cfg).to(device), build_discriminator(cfg).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
@@ -95,6 +103,14 @@ def ours(data, cfg: TrainConfig) -> tuple[float, float]:  # type: ignore[no-unty
     return wall, inner
 
 
+def _variant(cfg: TrainConfig, name: str) -> TrainConfig:
+    """``fp32`` / ``bf16`` / ``fp16``, with ``+cl`` for channels_last (e.g. ``bf16+cl``)."""
+    precision, _, extra = name.partition("+")
+    if precision not in ("fp32", "bf16", "fp16") or extra not in ("", "cl"):
+        raise ValueError(f"bad variant {name!r} (expected fp32|bf16|fp16, optionally +cl)")
+    return cfg.with_values(precision=precision, channels_last=extra == "cl")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--celeba-dir", required=True, type=Path, help=f"folder holding {ZIP_NAME}")
@@ -105,20 +121,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=0, help="DataLoader workers of the seed-style loop")
-    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"), help="ours only")
-    ap.add_argument("--channels-last", action="store_true", help="ours only")
-    ap.add_argument("--repeats", type=int, default=1, help="alternate (a)/(b) this many times, keep the best")
+    ap.add_argument(
+        "--variants",
+        default="fp32,bf16",
+        help="ours, comma-separated: fp32|bf16|fp16 with optional +cl (channels_last)",
+    )
+    ap.add_argument(
+        "--repeats", type=int, default=1, help="alternate all loops this many times, keep the best"
+    )
     args = ap.parse_args(argv)
 
     zip_path = args.celeba_dir / ZIP_NAME
     if not zip_path.exists():
         ap.error(f"{zip_path} not found")
     device = resolve_device(args.device)
-    cfg = TrainConfig(image_size=args.image_size, conv_dim=args.conv_dim, batch_size=args.batch_size,
-                      epochs=args.epochs, device=str(device), precision=args.precision,
-                      channels_last=args.channels_last)
-    print(f"device {device}, torch threads {torch.get_num_threads()}, {args.images} images "
-          f"{args.image_size}px, conv_dim {args.conv_dim}, batch {args.batch_size}, {args.epochs} epoch(s)")
+    cfg = TrainConfig(
+        image_size=args.image_size,
+        conv_dim=args.conv_dim,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        device=str(device),
+    )
+    try:
+        variants = {name: _variant(cfg, name) for name in ["fp32", *args.variants.split(",")]}
+    except ValueError as err:
+        ap.error(str(err))
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}, {args.images} images "
+        f"{args.image_size}px, conv_dim {args.conv_dim}, batch {args.batch_size}, {args.epochs} epoch(s); "
+        f"ours with its defaults (EMA on, BatchNorm recalibrated at each report)"
+    )
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
     try:
@@ -129,17 +161,28 @@ def main(argv: list[str] | None = None) -> int:
         data = prepared.load(mmap=True)
         prep_s = time.perf_counter() - t
         print(f"trainers.data one-time decode of {prepared.count} images: {prep_s:.1f} s (cached afterwards)")
-        base = best_wall = best_inner = 0.0
+        base = 0.0
+        best: dict[str, tuple[float, float]] = {name: (0.0, 0.0) for name in variants}
         for _ in range(args.repeats):
-            plain = cfg.with_values(precision="fp32", channels_last=False)
-            base = max(base, seed_style(tmp / "images", plain, device, args.workers))
-            wall, inner = ours(data, cfg)
-            best_wall, best_inner = max(best_wall, wall), max(best_inner, inner)
-        print(f"(a) seed-style ImageFolder+DataLoader fp32 ({n} jpgs, workers={args.workers}): "
-              f"{base:8.1f} img/s")
-        print(f"(b) trainers.loop.train {args.precision}{' channels_last' if args.channels_last else ''}: "
-              f"{best_wall:8.1f} img/s wall (loop's own img_per_s {best_inner:.1f})")
-        print(f"ratio (b)/(a): {best_wall / base:.2f}x")
+            base = max(
+                base, seed_style(tmp / "images", cfg.with_values(precision="fp32"), device, args.workers)
+            )
+            for name, vcfg in variants.items():
+                wall, inner = ours(data, vcfg)
+                best[name] = (max(best[name][0], wall), max(best[name][1], inner))
+        # every variant against BOTH references: the seed-style loop and our own fp32 (issue 15: a
+        # "bf16 1.93x" against fp32 alone hid how much of it was the loop and how much the precision)
+        print("\n| loop | img/s wall | loop's own img/s | vs seed-style fp32 | vs ours fp32 |")
+        print("|---|---|---|---|---|")
+        print(
+            f"| (a) seed-style ImageFolder+DataLoader fp32 ({n} jpgs, workers={args.workers}) | {base:.1f} | "
+            f"- | 1.00x | {base / best['fp32'][0]:.2f}x |"
+        )
+        for name, (wall, inner) in best.items():
+            print(
+                f"| (b) trainers.loop.train {name} | {wall:.1f} | {inner:.1f} | {wall / base:.2f}x | "
+                f"{wall / best['fp32'][0]:.2f}x |"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
