@@ -51,6 +51,8 @@ def handles_user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (SystemExit, KeyboardInterrupt, click.exceptions.Exit):
+            raise  # before the next clause: building its tuple imports torch and Ray (seconds)
         except user_errors() as err:
             fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
 

@@ -157,8 +157,11 @@ class LiveTrialTable(Callback):
 
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._row(trial)["status"] = "running"
-        self._line(f"{self._label(trial)} started | {self.progress()}")
+        again = trial.trial_id in self._rows  # Tune restarts a trial whose worker died
+        row = self._row(trial)
+        row["status"] = "running"
+        event = f"restarted after epoch {row['epoch']}" if again else "started"
+        self._line(f"{self._label(trial)} {event} | {self.progress()}")
         self._refresh()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

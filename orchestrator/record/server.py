@@ -55,6 +55,9 @@ def latest_sweep_experiment(uri: str) -> str | None:
 def server_command(uri: str, host: str, port: int) -> list[str]:
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri]
     cmd += ["--host", host, "--port", str(port)]
+    # One user on a laptop: two workers start faster than MLflow's four, and no access log lines
+    # bury the URL we print.
+    cmd += ["--workers", "2", "--uvicorn-opts=--no-access-log"]
     root = default_artifact_root(uri)
     if root:
         cmd += ["--default-artifact-root", root]
@@ -94,10 +97,19 @@ def serve_ui(
             time.sleep(0.5)
         echo(f"MLflow UI for {uri}: {experiment_url(base, experiment)}  (Ctrl-C to stop)")
         code = server.wait()
+        for child in (signal.SIGTERM, signal.SIGKILL):  # its workers may linger after the main process
+            try:
+                os.killpg(server.pid, child)
+            except ProcessLookupError:
+                break
+            time.sleep(1.0)
     finally:
         if server.poll() is None:  # we are leaving early (an error above): leave no server behind
             forward(signal.SIGTERM, None)
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                forward(signal.SIGKILL, None)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     # A server ended by our forwarded signal is a clean stop, not an error.

@@ -48,6 +48,17 @@ def test_plain_lines_for_every_epoch_and_trial_event() -> None:
     assert all(line.startswith("[") and "elapsed" in line for line in lines)
 
 
+def test_a_restarted_trial_says_so() -> None:
+    out = io.StringIO()
+    table = _progress(out)
+    trial = _trial(3, conv_dim=8, lr=1e-4)
+    table.on_trial_start(0, [], trial)
+    table.on_trial_result(0, [], trial, {"training_iteration": 2, "fid128_rand": 5.0})
+    table.on_trial_start(0, [], trial)  # Tune's retry after the worker died
+    assert "trial 00003 (conv_dim=8 lr=0.0001) restarted after epoch 2" in out.getvalue().splitlines()[-1]
+    assert table.counts() == (0, 1, 2)
+
+
 def test_failed_trial_and_counts() -> None:
     out = io.StringIO()
     table = _progress(out, total=None)
