@@ -242,7 +242,7 @@ class _Run:
         if self.calibrated_at != self.images_seen:
             gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 4)
             noise = lambda: torch.randn(_BN_BATCH, self.cfg.z_dim, generator=gen, device=self.device)  # noqa: E731
-            with self.steps._autocast():
+            with self.steps.autocast():
                 recalibrate_batchnorm(net, noise, _BN_BATCHES)
             self.calibrated_at = self.images_seen
         return net.eval()
@@ -251,7 +251,7 @@ class _Run:
     def _generate(self, z: torch.Tensor) -> torch.Tensor:
         net = self._eval_net()
         try:
-            with self.steps._autocast():
+            with self.steps.autocast():
                 return net(z).float()
         finally:
             self.G.train()  # the live G trains in train mode (an EMA copy stays in eval mode)

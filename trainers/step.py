@@ -68,7 +68,7 @@ class Stepper:
         self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.d_lr, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
-    def _autocast(self) -> Any:
+    def autocast(self) -> Any:
         if self.amp_dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -91,7 +91,7 @@ class Stepper:
         for _ in range(self.d_steps):
             real = real_batch(k)
             z = self._noise(real.shape[0])
-            with self._autocast():
+            with self.autocast():
                 if self.d_steps == 1:
                     fake = self.g_run(z)  # kept with its graph: the G step reuses it
                 else:
@@ -102,7 +102,7 @@ class Stepper:
             d_total = d_total + d_loss.detach()
         self.D.requires_grad_(False)  # G's loss needs gradients through D, not of D's weights
         try:
-            with self._autocast():
+            with self.autocast():
                 if self.d_steps != 1:
                     fake = self.g_run(self._noise(k))
                 assert fake is not None
