@@ -21,7 +21,7 @@ from trainers.metrics.backbones import features, load_backbone, uint8_to_input, 
 from trainers.metrics.protocol import protocol
 
 KID_REAL_MAX = 5000  # real features kept for KID (a fixed-seed subset; enough for 100 subsets of 1000)
-STATS_VERSION = 1  # bump when the stats computation changes, so old cache entries are not reused
+STATS_VERSION = 2  # bump when the stats computation changes, so old cache entries are not reused
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ def test_real_stats_values_and_cache_reuse(tmp_path: Path, monkeypatch: pytest.M
                                      batch_size=64)
     assert path.parent == tmp_path / "fid_stats" and path.name == f"{stats.key}.npz"
     assert stats.n == 250 and stats.backbone == "rand" and stats.image_size == 32
-    assert stats.mu.dtype == np.float64 and stats.sigma.shape == (240, 240)
-    assert stats.kid_feats.shape == (250, 240) and stats.kid_feats.dtype == np.float32
+    assert stats.mu.dtype == np.float64 and stats.sigma.shape == (230, 230)
+    assert stats.kid_feats.shape == (250, 230) and stats.kid_feats.dtype == np.float32
     # running sums equal a direct computation over the same fixed-seed subset
     feats = metrics.extract_features(metrics.load_backbone("rand"), imgs)
     chosen = np.random.default_rng(0).permutation(300)[:250]
