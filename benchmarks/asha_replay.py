@@ -10,8 +10,9 @@ simulated like Tune does it:
   scheduler) only while fewer than ``slots`` created trials are unfinished, paused ones included
   (Tune's ``BasicVariantGenerator(max_concurrent)`` / ``ConcurrencyLimiter`` count them live);
   at most ``slots`` trials train at once.
-- an epoch of a trial takes its recorded seconds (train + metric), so slow (wide) trials report
-  later than fast ones, as in a real asynchronous sweep; trials arrive in a random order.
+- an epoch of a trial takes its recorded median epoch seconds (train + metric), so slow (wide)
+  trials report later than fast ones, as in a real asynchronous sweep; trials arrive in a random
+  order (what random search gives).
 - the trial reports what ``orchestrator.schedule`` makes it report: the raw metric, its best so
   far and its smoothed value, with ``signal_step`` as the schedulers' time attribute.
 
@@ -72,11 +73,13 @@ def load_curves(path: Path) -> Curves:
     signal, judge, cost = [], [], []
     for t in raw["trials"]:
         s, j = list(t["signal"]), list(t["judge"])
-        c = [a + b for a, b in zip(t["train_s"], t["eval_s"], strict=True)]
-        if t.get("diverged"):  # the diverging epoch: trained (roughly a mean epoch), judged worst
+        # A trial's epochs all cost its median recorded epoch (train + metric): the shared machine's
+        # load made single epochs vary; the config (width) is what sets the cost.
+        seconds = [a + b for a, b in zip(t["train_s"], t["eval_s"], strict=True)]
+        if t.get("diverged"):  # the diverging epoch: trained, judged worst
             s.append(math.inf)
             j.append(math.inf)
-            c.append(float(np.mean(c)) if c else 1.0)
+        c = [float(np.median(seconds)) if seconds else 1.0] * len(s)
         signal.append(s)
         judge.append(j)
         cost.append(c)
@@ -118,19 +121,20 @@ class _Controller:
 
 
 def simulate(curves: Curves, scheduler: TrialScheduler, slots: int, order: list[int],
-             smoothing: float = 0.5) -> tuple[list[int], bool]:
+             smoothing: float = 0.5, limiter: bool = True) -> tuple[list[int], bool]:
     """One sweep: (epochs each recorded trial trained, whether the sweep deadlocked).
 
     Deadlocked: trials are left paused that the scheduler never resumes and nothing runs (Tune's
     HyperBand after a trial in a processed bracket ends early); Tune would wait forever there, the
-    replay stops and scores what was trained.
+    replay stops and scores what was trained. ``limiter=False``: every trial is created at once
+    (only ``slots`` run at a time), what Tune does when resources, not the searcher, limit a sweep.
     """
     ctl = _Controller(scheduler)
     queue = list(order)
     running: dict[_SimTrial, float] = {}  # trial -> time its current epoch ends
     now = 0.0
     while True:
-        while queue and sum(t.status != Trial.TERMINATED for t in ctl.trials) < slots:
+        while queue and (not limiter or sum(t.status != Trial.TERMINATED for t in ctl.trials) < slots):
             trial = _SimTrial(queue.pop(0))
             ctl.trials.append(trial)
             scheduler.on_trial_add(ctl, trial)
@@ -182,11 +186,15 @@ def winner_judge(curves: Curves, reached: list[int], top_k: int) -> float:
     return min(j for _, j in chosen[: max(top_k, 1)])
 
 
-Policy = tuple[str, str, Callable[[str, int], TrialScheduler]]
+Policy = tuple[str, str, Callable[[str, int], TrialScheduler], bool]
 
 
 def policies(epochs: int) -> list[Policy]:
-    """(name, signal, factory(metric key, max_t)) for every scheduler x decision signal replayed."""
+    """(name, signal, factory(metric key, max_t), limiter) for every scheduler x signal replayed.
+
+    ``hb rf3 unlimited``: HyperBand with every trial created up front (no searcher-side limit), to
+    show what the concurrency limiter costs it: Tune's limiters count paused trials as running.
+    """
     def asha(grace: int, rf: float) -> Callable[[str, int], TrialScheduler]:
         return lambda key, max_t: ASHAScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
                                                 max_t=max_t, grace_period=grace, reduction_factor=rf)
@@ -196,11 +204,12 @@ def policies(epochs: int) -> list[Policy]:
                                                      max_t=max_t, reduction_factor=rf,
                                                      stop_last_trials=True)
 
-    out: list[Policy] = [("fifo (full grid)", "raw", lambda key, max_t: FIFOScheduler())]
+    out: list[Policy] = [("fifo (full grid)", "raw", lambda key, max_t: FIFOScheduler(), True)]
     for signal in ("raw", "best", "smoothed"):
-        out += [("asha g1 rf2", signal, asha(1, 2)), ("asha g1 rf3", signal, asha(1, 3)),
-                ("asha g2 rf2", signal, asha(2, 2)), ("asha g2 rf3", signal, asha(2, 3)),
-                ("hyperband rf2", signal, hyperband(2)), ("hyperband rf3", signal, hyperband(3))]
+        out += [("asha g1 rf2", signal, asha(1, 2), True), ("asha g1 rf3", signal, asha(1, 3), True),
+                ("asha g1 rf4", signal, asha(1, 4), True), ("asha g2 rf3", signal, asha(2, 3), True),
+                ("hyperband rf2", signal, hyperband(2), True), ("hyperband rf3", signal, hyperband(3), True),
+                ("hb rf3 unlimited", signal, hyperband(3), False)]
     return out
 
 
@@ -220,14 +229,14 @@ def main_replay(args: argparse.Namespace) -> None:
               f"{'within 5%':>10}{'5% & <=1/3':>11}{'stuck':>7}")
     print(header)
     print("-" * len(header))
-    for name, signal, make in policies(curves.epochs):
+    for name, signal, make, limiter in policies(curves.epochs):
         for slots in args.slots:
             compute, regret, stuck = [], [], 0
             np.random.seed(args.seed)  # ASHA draws its bracket with numpy's global RNG
             for order in orders:
                 scheduler = make(signal_key(METRIC, signal), curves.epochs)
                 reached, deadlocked = simulate(curves, scheduler, slots, [int(i) for i in order],
-                                               smoothing=args.smoothing)
+                                               smoothing=args.smoothing, limiter=limiter)
                 stuck += deadlocked
                 compute.append(sum(sum(c[:e]) for c, e in zip(curves.cost, reached, strict=True)) / full_cost)
                 regret.append(winner_judge(curves, reached, args.top_k) / reference - 1)
