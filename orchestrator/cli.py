@@ -129,7 +129,7 @@ def _best_flags(spec: Any, parent_run_id: str) -> str | None:
 @set_option
 @click.option("--resume", is_flag=True, help="Continue the latest sweep of this name where it stopped.")
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan, run nothing.")
-@click.option("--address", default=None, help="Attach to a Ray cluster (auto, ray://HOST:10001, HOST:6379).")
+@click.option("--address", default=None, help="Attach to a Ray cluster (auto, HOST:6379; ray:// is refused).")
 @click.option("--verbose", is_flag=True, help="Show Ray's own logs and the trials' output.")
 @handles_user_errors
 def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, address: str | None,

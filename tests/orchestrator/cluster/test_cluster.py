@@ -34,7 +34,7 @@ from click.testing import CliRunner
 from orchestrator import cluster
 from orchestrator.cluster import ClusterError, NodeResources
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOCKER = REPO / "docker"
 BIN = Path(sys.executable).parent
 
@@ -92,8 +92,12 @@ class FakeDashboard(BaseHTTPRequestHandler):
             return
         if self.path.startswith("/api/version"):
             body: Any = {"version": "4", "ray_version": "2.60.0"}
-        elif self.path.startswith("/api/v0/nodes"):
-            body = {"result": True, "data": {"result": {"result": self.nodes}}}
+        elif self.path.startswith("/api/v0/nodes"):  # ray.util.state.list_nodes' envelope and NodeState rows
+            extra = {"node_ip": "127.0.0.1", "state_message": None, "labels": {}}
+            rows = [{**extra, "node_name": n["node_id"], **n} for n in self.nodes]
+            body = {"result": True, "msg": "", "data": {"result": {
+                "result": rows, "total": len(rows), "num_after_truncation": len(rows),
+                "num_filtered": len(rows), "partial_failure_warning": "", "warnings": None}}}
         else:
             self.send_error(404)
             return
@@ -225,6 +229,20 @@ def test_driver_entrypoint_forwards_overrides_and_takes_shared_paths_from_the_cl
     assert "GANSWEEP_STORAGE" not in explicit and "MLFLOW_TRACKING_URI" not in explicit
 
 
+def test_ray_client_address_is_refused_with_what_to_do_instead(tiny_spec: Path) -> None:
+    """Issue 11: under Ray Client the controller and the MLflow writer would run on the cluster while the
+    caches and the SQLite store are this machine's paths; refused before anything starts."""
+    from orchestrator.cli import main
+
+    result = invoke(main, ["run", str(tiny_spec), "--address", "ray://127.0.0.1:10001"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gansweep: error: --address ray://127.0.0.1:10001: ")
+    assert "gansweep submit SPEC --address http://HEAD:8265" in lines[0] and "--address auto" in lines[0]
+    with pytest.raises(ClusterError, match="Ray Client"):
+        cluster.check_ray_address("ray://head:10001", None)  # type: ignore[arg-type]
+
+
 def test_dashboard_url() -> None:
     assert cluster.dashboard_url("head:8265") == "http://head:8265"
     assert cluster.dashboard_url("https://ray.example.org/") == "https://ray.example.org"
@@ -354,7 +372,7 @@ def loopback_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopb
             base, "--dashboard-agent-listen-port", str(head_agent),
         ))
         dashboard = f"http://127.0.0.1:{dash}"
-        wait_for("the Ray head", lambda: cluster.probe_dashboard(dashboard, timeout=2), services,
+        wait_for("the Ray head", lambda: cluster.job_client(dashboard, timeout=2), services,
                  ray_dirs=(head_tmp,))
         services.append(start(
             "ray-worker", "ray-worker.sh",
