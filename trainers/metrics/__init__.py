@@ -3,7 +3,8 @@
 One job per module: ``frechet`` and ``kid`` are pure maths (no I/O), ``backbones`` the feature networks
 (a registry, :data:`BACKBONES`), ``weights`` where the Inception file comes from, ``real_stats`` the
 hash-keyed cache of real-image statistics, ``protocol`` the metric-name rule and the protocol identity,
-``evaluator`` the metric object the training loop calls.
+``evaluator`` the metric registry (:data:`METRICS`, kind -> score on features) and the metric object the
+training loop calls, ``ladder`` the disturbances that validate a backbone.
 """
 
 from trainers.metrics.backbones import (
@@ -14,11 +15,12 @@ from trainers.metrics.backbones import (
     fid_inception_net,
     load_backbone,
 )
-from trainers.metrics.evaluator import FIDMetric, Sampler, build_metric
+from trainers.metrics.evaluator import METRICS, FIDMetric, Sampler, build_metric
 from trainers.metrics.frechet import fid_from_features, frechet_distance
 from trainers.metrics.kid import kid
 from trainers.metrics.protocol import (
     PROTOCOL_FIELDS,
+    metric_name,
     metric_names,
     protocol,
     protocol_difference,
@@ -35,9 +37,10 @@ from trainers.metrics.weights import (
 )
 
 __all__ = [
-    "BACKBONES", "FIDMetric", "FIDWeightsError", "INCEPTION_FILE", "INCEPTION_HASH_PREFIX",
+    "BACKBONES", "METRICS", "FIDMetric", "FIDWeightsError", "INCEPTION_FILE", "INCEPTION_HASH_PREFIX",
     "INCEPTION_URL", "InceptionBackbone", "KID_REAL_MAX", "PROTOCOL_FIELDS", "RandBackbone", "RealStats",
     "STATS_VERSION", "Sampler", "WEIGHTS_ENV", "build_metric", "extract_features", "fid_from_features",
-    "fid_inception_net", "frechet_distance", "kid", "load_backbone", "load_real_stats", "metric_names",
-    "protocol", "protocol_difference", "protocol_key", "real_stats", "resolve_inception_weights",
+    "fid_inception_net", "frechet_distance", "kid", "load_backbone", "load_real_stats", "metric_name",
+    "metric_names", "protocol", "protocol_difference", "protocol_key", "real_stats",
+    "resolve_inception_weights",
 ]

@@ -1,4 +1,4 @@
-"""The metric the training loop calls: FID (and KID) of generated images against cached real statistics."""
+"""The metric the training loop calls, and the registry of metrics computed on backbone features."""
 
 from __future__ import annotations
 
@@ -12,36 +12,72 @@ from torch import nn
 from trainers.metrics.backbones import features, load_backbone, quantize
 from trainers.metrics.frechet import frechet_from_sqrt, mean_cov, sqrtm_psd
 from trainers.metrics.kid import KIDSide, kid_from_sides
-from trainers.metrics.protocol import metric_names
+from trainers.metrics.protocol import metric_name
 from trainers.metrics.real_stats import RealStats, load_real_stats
 
 Sampler = Callable[[int], torch.Tensor]
+Score = Callable[[np.ndarray], float]  # fake features (samples, dim) -> metric value
+
+
+class FrechetScore:
+    """FID against fixed real statistics; ``sqrt(sigma_real)`` is computed once, so each evaluation costs
+    one covariance and one symmetric eigensolve."""
+
+    def __init__(self, stats: RealStats) -> None:
+        self.mu = stats.mu
+        self.sqrt_sigma = sqrtm_psd(stats.sigma)
+        self.tr_sigma = float(np.trace(stats.sigma))
+
+    def __call__(self, feats: np.ndarray) -> float:
+        mu, sigma = mean_cov(feats)
+        return frechet_from_sqrt(self.mu, self.sqrt_sigma, self.tr_sigma, mu, sigma)
+
+
+class KIDScore:
+    """KID against the real features kept in the stats; the real side's kernel sums are kept between
+    evaluations (its subsets are fixed by the seed)."""
+
+    def __init__(self, stats: RealStats, subsets: int = 100, subset_size: int = 1000) -> None:
+        self.real_feats, self.subsets, self.subset_size = stats.kid_feats, subsets, subset_size
+        self._real: KIDSide | None = None
+
+    def __call__(self, feats: np.ndarray) -> float:
+        m = min(self.subset_size, len(self.real_feats), len(feats))
+        if self._real is None or self._real.m != m:
+            self._real = KIDSide(self.real_feats, m, self.subsets, seed=0)
+        return kid_from_sides(self._real, KIDSide(feats, m, self.subsets, seed=1))
+
+
+# The metric registry, keyed by the kind that opens a metric's protocol name (fid2k_rand, kid2k_rand), in
+# the spirit of stylegan2-ada's metric_main: kind -> factory(real stats) -> score(fake features). Adding a
+# metric is one new file with its factory and one entry here; its name follows :func:`metric_name`.
+METRICS: dict[str, Callable[[RealStats], Score]] = {"fid": FrechetScore, "kid": KIDScore}
 
 
 class FIDMetric:
-    """FID (and KID) of ``samples`` generated images against cached real statistics.
-
-    Implements the training loop's Metric protocol. ``sqrt(sigma_real)`` is computed once here, so each
-    evaluation costs the generator, the feature net, one covariance and one symmetric eigensolve.
+    """The registered metrics (FID, and KID unless ``kid=False``; or any ``kinds``) of ``samples``
+    generated images against cached real statistics: one pass of the generator and the feature net,
+    then every score on the same features. Implements the training loop's Metric protocol.
     """
 
     def __init__(self, stats: RealStats, backbone_module: nn.Module, samples: int, kid: bool = True,
-                 batch_size: int = 250, device: str | torch.device = "cpu") -> None:
+                 batch_size: int = 250, device: str | torch.device = "cpu",
+                 kinds: tuple[str, ...] | None = None) -> None:
         if stats.backbone != backbone_module.name:
             raise ValueError(f"real statistics were computed with backbone {stats.backbone!r}, "
                              f"not {backbone_module.name!r}")
+        kinds = kinds if kinds is not None else (("fid", "kid") if kid else ("fid",))
+        unknown = [k for k in kinds if k not in METRICS]
+        if unknown:
+            raise ValueError(f"unknown metric {unknown[0]!r} (choose from {', '.join(METRICS)})")
         self.stats = stats
         self.model = backbone_module.to(device).eval()
         self.samples = int(samples)
-        self.kid = kid
+        self.kid = "kid" in kinds
         self.batch_size = int(batch_size)
         self.device = device
-        fid_name, kid_name = metric_names(stats.backbone, self.samples)
-        self.names: tuple[str, ...] = (fid_name, kid_name) if kid else (fid_name,)
-        self._sqrt_real = sqrtm_psd(stats.sigma)
-        self._tr_real = float(np.trace(stats.sigma))
-        self.kid_subsets, self.kid_subset_size = 100, 1000
-        self._kid_real: KIDSide | None = None
+        self.names: tuple[str, ...] = tuple(metric_name(k, stats.backbone, self.samples) for k in kinds)
+        self._scores = {name: METRICS[k](stats) for name, k in zip(self.names, kinds, strict=True)}
 
     def features(self, sample: Sampler) -> np.ndarray:
         """Features (samples, dim) float32 of freshly drawn generator images, quantised to uint8 first."""
@@ -58,15 +94,7 @@ class FIDMetric:
     def __call__(self, sample: Sampler) -> dict[str, float]:
         with torch.no_grad():
             feats = self.features(sample)
-        mu, sigma = mean_cov(feats)
-        result = {self.names[0]: frechet_from_sqrt(self.stats.mu, self._sqrt_real, self._tr_real, mu, sigma)}
-        if self.kid:
-            m = min(self.kid_subset_size, len(self.stats.kid_feats), len(feats))
-            if self._kid_real is None or self._kid_real.m != m:
-                self._kid_real = KIDSide(self.stats.kid_feats, m, self.kid_subsets, seed=0)
-            fake = KIDSide(feats, m, self.kid_subsets, seed=1)
-            result[self.names[1]] = kid_from_sides(self._kid_real, fake)
-        return result
+        return {name: score(feats) for name, score in self._scores.items()}
 
 
 def build_metric(stats_path: str | os.PathLike[str], backbone: str, samples: int,

@@ -16,19 +16,24 @@ from trainers.metrics.backbones import check_backbone
 PROTOCOL_FIELDS = ("dataset", "image_size", "real_samples", "backbone", "weights_id", "samples")
 
 
-def metric_names(backbone: str, samples: int) -> tuple[str, str]:
-    """(fid name, kid name) stating the protocol: sample count and backbone.
+def metric_name(kind: str, backbone: str, samples: int) -> str:
+    """A metric's name stating its protocol: kind, sample count and backbone.
 
     Multiples of 1000 are written in thousands (2000 -> ``fid2k``), anything else in full
-    (500 -> ``fid500``); the ``rand`` backbone adds ``_rand``. Inception at 10000 -> ("fid10k", "kid10k"),
-    rand at 2000 -> ("fid2k_rand", "kid2k_rand").
+    (500 -> ``fid500``); a backbone other than ``inception`` is added as a suffix (``fid2k_rand``).
     """
     check_backbone(backbone)
     if samples < 1:
         raise ValueError(f"samples must be positive, got {samples}")
     count = f"{samples // 1000}k" if samples % 1000 == 0 else str(samples)
     suffix = "" if backbone == "inception" else f"_{backbone}"
-    return f"fid{count}{suffix}", f"kid{count}{suffix}"
+    return f"{kind}{count}{suffix}"
+
+
+def metric_names(backbone: str, samples: int) -> tuple[str, str]:
+    """(fid name, kid name): Inception at 10000 -> ("fid10k", "kid10k"), rand at 2000 ->
+    ("fid2k_rand", "kid2k_rand"). The one name rule the spec, the loop and the reports share."""
+    return metric_name("fid", backbone, samples), metric_name("kid", backbone, samples)
 
 
 def protocol(dataset: str, image_size: int, real_samples: int, backbone: str, weights_id: str,

@@ -142,3 +142,23 @@ def test_feature_extraction_runs_without_tf32_and_restores_it() -> None:
         assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_metric_registry_adds_a_metric_with_one_entry(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new kind registered in METRICS is computed on the same features and named by the one rule."""
+    imgs = _images(120, 16)
+    stats, _ = metrics.real_stats(imgs, "fp", "rand", 120, cache_dir=tmp_path, progress=False)
+    real = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    def mean_gap(s: metrics.RealStats) -> object:
+        return lambda feats: float(np.abs(feats.mean(0) - s.mu).sum())
+
+    monkeypatch.setitem(metrics.METRICS, "gap", mean_gap)
+    metric = metrics.FIDMetric(stats, metrics.load_backbone("rand"), samples=120, kinds=("fid", "gap"))
+    assert metric.names == ("fid120_rand", "gap120_rand") and not metric.kid
+    values = metric(lambda n: real[:n])
+    assert values["gap120_rand"] == pytest.approx(0.0, abs=1e-5)  # the real images themselves
+    assert values["fid120_rand"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="unknown metric 'nope'"):
+        metrics.FIDMetric(stats, metrics.load_backbone("rand"), samples=10, kinds=("nope",))
