@@ -189,7 +189,8 @@ def grid_mosaic(tiles: Sequence[tuple[str, np.ndarray]], path: Path,
     for ax in axes[len(tiles):]:
         ax.set_axis_off()
     note = "; red: stopped early, samples of an earlier epoch" if any(flags) else ""
-    fig.suptitle(f"last fixed-noise samples of the best trials, completed first{note}")
+    # above the tile titles: constrained layout does not reserve room for it beside fixed-aspect images
+    fig.suptitle(f"last fixed-noise samples of the best trials, completed first{note}", y=1.0, va="bottom")
     return _save(fig, path)
 
 

@@ -100,6 +100,7 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
         row["run_id"] = record.run_id
         rows.append(row)
     frame = pd.DataFrame(rows)
+    frame["best_epoch"] = frame["best_epoch"].astype("Int64")  # an epoch, not 2.0 (NA without a value)
     frame = rank(frame, metric, final)
     frame.attrs.update(budget_epoch=budget, final_metric=final, metric=metric)
     return frame

@@ -272,7 +272,7 @@ def test_real_sweep_logged_its_report_and_plots(real_sweep: Any, tmp_path: Path)
                  "top_samples.png"):
         _png_ok(local / name)
     page = (local / "comparison.html").read_text()
-    assert all(c.data.tags[TAG_TRIAL] in page for c in children)
+    assert all(report_mod.short_trial_id(c.data.tags[TAG_TRIAL]) in page for c in children)
     assert len(pd.read_csv(local / "comparison.csv")) == 5
     for child in children:
         plots_logged = {a.path for a in client.list_artifacts(child.info.run_id, "plots")}
