@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import GANSWEEP, store, sweep_runs, tiny_spec
+from e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -55,15 +55,21 @@ def _steps(client, run_id: str) -> list[int]:  # noqa: ANN001 - MlflowClient
     return sorted(m.step for m in client.get_metric_history(run_id, "d_loss"))
 
 
-def test_a_trial_whose_worker_is_killed_finishes_from_its_checkpoint_in_the_same_run(tmp_path: Path) -> None:
-    spec = tiny_spec(
-        tmp_path, name="faults",
+def _two_trial_spec(tmp_path: Path, name: str, **overrides: object) -> Path:
+    """Two trials (conv_dim 8 and 16) that both run all epochs, resume state every 2 epochs."""
+    return tiny_spec(
+        tmp_path, name=name,
         data={"source": "synthetic", "image_size": 32, "count": 1024},
         search={"algorithm": "grid", "num_samples": 1, "params": {"conv_dim": {"grid": [8, 16]}}},
         scheduler={"type": "none", "metric": "fid"},
         checkpoint={"every": 2},
-        **{"train.epochs": EPOCHS},
+        **{"train.epochs": EPOCHS}, **overrides,
     )
+
+
+def _run_and_kill_one_worker(tmp_path: Path, spec: Path, name: str) -> tuple[int, subprocess.Popen[str], str]:
+    """Run the sweep; once both trials have a checkpoint and are still training, SIGKILL one
+    trial's worker process (mid-epoch: it is inside its training call). Returns (pid, proc, output)."""
     proc = subprocess.Popen(
         [*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -75,24 +81,34 @@ def test_a_trial_whose_worker_is_killed_finishes_from_its_checkpoint_in_the_same
         deadline = time.time() + 400
         while killed is None and time.time() < deadline and proc.poll() is None:
             time.sleep(0.3)
-            experiment = client.get_experiment_by_name("faults") if (tmp_path / "mlruns").exists() else None
+            experiment = client.get_experiment_by_name(name) if (tmp_path / "mlruns").exists() else None
             if experiment is None:
                 continue
             runs = client.search_runs([experiment.experiment_id], "tags.`gansweep.kind` = 'trial'")
-            steps = [len(_steps(client, r.info.run_id)) for r in runs]
-            # Both trials have a checkpoint (every 2 epochs) and are still training: kill one mid-epoch.
-            if len(steps) == 2 and all(2 <= n < EPOCHS - 1 for n in steps):
+            running = [len(_steps(client, r.info.run_id)) for r in runs
+                       if r.data.tags.get("gansweep.status") == "running"]
+            # Every trial still training has a checkpoint (epoch 2 or 4) and epochs left to train.
+            if len(runs) == 2 and running and all(2 <= n < EPOCHS - 1 for n in running):
                 workers = _training_workers(proc.pid)
                 if workers:
                     killed = workers[0]
                     os.kill(killed, signal.SIGKILL)
-        assert killed is not None, "never found both trials training with a checkpoint"
+        if killed is None:
+            proc.kill()
         out, err = proc.communicate(timeout=600)
+        assert killed is not None, "never caught a trial training with a checkpoint: " + (out + err)[-3000:]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return killed, proc, out[-3000:] + err[-3000:]
+
+
+def test_a_trial_whose_worker_is_killed_finishes_from_its_checkpoint_in_the_same_run(tmp_path: Path) -> None:
+    spec = _two_trial_spec(tmp_path, "faults")
+    killed, proc, output = _run_and_kill_one_worker(tmp_path, spec, "faults")
+    assert proc.returncode == 0, output
+    client = store(tmp_path)
 
     parent, children = sweep_runs(client, "faults")
     assert parent.info.status == "FINISHED"
@@ -113,6 +129,29 @@ def test_a_trial_whose_worker_is_killed_finishes_from_its_checkpoint_in_the_same
     first_after = next(r for r in results if r["pid"] != killed)
     assert first_after["training_iteration"] in (3, 5), "restarted from the checkpoint of epoch 2 or 4"
     assert results[-1]["training_iteration"] == EPOCHS and results[-1]["final"] == 1.0
+
+
+def test_resume_continues_a_trial_that_ran_out_of_retries(tmp_path: Path) -> None:
+    """With max_failures 0 a dead worker fails its trial; `--resume` continues it from its
+    checkpoint (Tuner.restore resume_errored) in the same MLflow run, reopened."""
+    spec = _two_trial_spec(tmp_path, "retry", resources={"cpus_per_trial": 1, "gpus_per_trial": 0,
+                                                         "max_concurrent": 2, "max_failures": 0})
+    _, proc, output = _run_and_kill_one_worker(tmp_path, spec, "retry")
+    assert proc.returncode == 0, output
+    client = store(tmp_path)
+    _, children = sweep_runs(client, "retry")
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert len(failed) == 1 and failed[0].data.tags["gansweep.status"] == "failed"
+    steps_before = _steps(client, failed[0].info.run_id)
+    assert 2 <= len(steps_before) < EPOCHS
+
+    done = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    parent, children = sweep_runs(client, "retry")
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    for child in children:
+        assert child.info.status == "FINISHED" and child.data.tags["gansweep.status"] == "completed"
+        assert _steps(client, child.info.run_id) == list(range(1, EPOCHS + 1))
 
 
 def test_file_uri_storage_and_a_second_sweep_on_the_same_sqlite_store_is_refused(tmp_path: Path) -> None:
