@@ -225,7 +225,7 @@ def main_replay(args: argparse.Namespace) -> None:
           f"{args.orders} orders per slot count")
     rng = np.random.default_rng(args.seed)
     orders = [list(rng.permutation(curves.n)) for _ in range(args.orders)]
-    header = (f"{'policy':<16}{'signal':<10}{'slots':>6}{'compute':>9}{'regret med':>11}{'p90':>8}"
+    header = (f"{'policy':<18}{'signal':<10}{'slots':>6}{'compute':>9}{'regret med':>11}{'p90':>8}"
               f"{'within 5%':>10}{'5% & <=1/3':>11}{'stuck':>7}")
     print(header)
     print("-" * len(header))
@@ -243,6 +243,6 @@ def main_replay(args: argparse.Namespace) -> None:
             c, r = np.array(compute), np.array(regret)
             ok = np.mean(r <= 0.05)
             both = np.mean((r <= 0.05) & (c <= 1 / 3 + 1e-9))
-            print(f"{name:<16}{signal:<10}{slots:>6}{c.mean():>9.1%}{np.median(r):>11.1%}"
+            print(f"{name:<18}{signal:<10}{slots:>6}{c.mean():>9.1%}{np.median(r):>11.1%}"
                   f"{np.quantile(r, 0.9):>8.1%}{ok:>10.0%}{both:>11.0%}{stuck / len(orders):>7.0%}",
                   flush=True)
