@@ -26,6 +26,8 @@ from orchestrator.record.store import client_for, default_artifact_root, default
 def port_taken(host: str, port: int) -> bool:
     """Whether something already listens on (host, port) or the port cannot be bound."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As uvicorn does: connections of an earlier server in TIME_WAIT do not make a port taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -76,7 +78,8 @@ def serve_ui(
         fail(f"--port: {host}:{port} is already in use (another `gansweep ui`?); choose another with --port")
     experiment = latest_sweep_experiment(uri)
     # Its own session: a terminal's Ctrl-C reaches us once, and we pass it on to the whole server.
-    server = subprocess.Popen(server_command(uri, host, port), start_new_session=True)
+    # Its log goes to stderr, so stdout carries only the URL line (scripts read it from there).
+    server = subprocess.Popen(server_command(uri, host, port), start_new_session=True, stdout=sys.stderr)
 
     def forward(signum: int, _frame: Any) -> None:
         try:

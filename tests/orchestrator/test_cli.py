@@ -144,5 +144,5 @@ def test_ui_answers_when_it_prints_the_url_and_stops_on_sigterm(tmp_path: Path) 
     finally:
         if proc.poll() is None:
             proc.kill()
-    with socket.socket() as probe:  # the server went with it: the port is free again
-        probe.bind(("127.0.0.1", port))
+    with socket.socket() as probe:  # the server went with it: nothing listens there any more
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
