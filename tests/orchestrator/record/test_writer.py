@@ -26,6 +26,7 @@ from orchestrator.record.store import best_params, finished_trials, sample_steps
 from orchestrator.record.writer import MLflowTrialLogger
 from orchestrator.spec import load
 from trainers.config import TrainConfig
+from trainers.metrics import protocol, protocol_key
 
 METRIC = "fid128_rand"
 
@@ -43,7 +44,8 @@ def sweep(tmp_path: Path) -> tuple[MlflowClient, MLflowTrialLogger, str, str]:
     data = tmp_path / "faces.npy"
     np.save(data, np.random.default_rng(0).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8))
     info = {"dataset": str(data), "dataset_fingerprint": "0123456789abcdef", "images": 12,
-            "protocol": {"backbone": "rand", "real_samples": 12, "generated_samples": 128}}
+            "protocol": protocol(dataset="0123456789abcdef", image_size=32, real_samples=12, backbone="rand",
+                                 weights_id="rand", samples=128)}
     experiment_id, parent = start_sweep_run(spec, tmp_path / "runs" / "state.json", info, resume=False)
     logger = MLflowTrialLogger.for_sweep(spec, experiment_id, parent, info)
     return MlflowClient(spec.tracking_uri), logger, experiment_id, parent
@@ -106,7 +108,8 @@ def test_child_and_parent_record(sweep: tuple, tmp_path: Path) -> None:
     top = client.get_run(parent)
     assert top.data.metrics[f"best_{METRIC}"] == 7.0
     assert top.data.tags[names.TAG_BEST_RUN] == run_id and top.data.tags[names.TAG_BEST_EPOCH] == "2"
-    assert json.loads(top.data.tags[names.TAG_PROTOCOL])["backbone"] == "rand"
+    recorded = json.loads(top.data.tags[names.TAG_PROTOCOL])
+    assert recorded["backbone"] == "rand" and top.data.tags[names.TAG_PROTOCOL_KEY] == protocol_key(recorded)
     assert [d.dataset.digest for d in top.inputs.dataset_inputs] == ["0123456789abcdef"]
     assert sorted(sample_steps(client, parent, names.REAL_KEY)) == [0]
     assert best_params(client, parent, ["conv_dim", "lr"]) == {"conv_dim": "16", "lr": "0.0003"}
