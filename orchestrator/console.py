@@ -98,25 +98,30 @@ class LiveTrialTable(Callback):
         return done, running, pending
 
     def eta_s(self) -> float | None:
-        """Upper bound on the time left: every unfinished trial runs to max_t (ASHA usually cuts).
+        """Estimated time left if every unfinished trial runs to max_t (ASHA usually cuts some).
 
-        Throughput is this driver's reports per second so far, which already folds in concurrency.
+        An estimate, not a bound: the speed is this driver's reports per second per busy slot so far,
+        and the remaining work runs on at most `concurrency` slots, fewer when fewer trials are left
+        (the last trial of a sweep runs alone). Wider trials that start late take longer than that.
         """
         elapsed = time.monotonic() - self._started
         if self.max_t is None or self._iterations == 0 or elapsed <= 0:
             return None
         done, running, pending = self.counts()
-        left = sum(max(0, self.max_t - row["epoch"]) for row in self._rows.values()
-                   if row["status"] in ("running", "pending"))
-        left += pending * self.max_t
-        return left / (self._iterations / elapsed)
+        unfinished = [row for row in self._rows.values() if row["status"] in ("running", "pending")]
+        left = sum(max(0, self.max_t - row["epoch"]) for row in unfinished) + pending * self.max_t
+        lanes = min(self.concurrency, len(unfinished) + pending)
+        if lanes == 0:
+            return 0.0
+        per_slot = self._iterations / elapsed / min(self.concurrency, max(1, len(self._rows)))
+        return left / (per_slot * lanes)
 
     def progress(self) -> str:
         done, running, pending = self.counts()
         eta = self.eta_s()
         elapsed = duration(time.monotonic() - self._started)
         text = f"{done} done, {running} running, {pending} pending | elapsed {elapsed}"
-        return text + (f", ETA <= {duration(eta)}" if eta is not None else "")
+        return text + (f", ETA ~{duration(eta)}" if eta is not None else "")
 
     def _epoch(self, row: dict[str, Any]) -> str:
         return f"{row['epoch']}/{self.max_t}" if self.max_t else str(row["epoch"])

@@ -27,6 +27,7 @@ from pydantic import (
 
 from orchestrator.spec.errors import FieldError, as_model
 from trainers.config import Optimizer, Precision, TrainConfig
+from trainers.data import SOURCES
 
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 MAX_SYNTHETIC = 1_000_000  # rendered into memory at once: 1M faces at 64 px are 12 GB
@@ -108,7 +109,7 @@ def _count_images(data: DataSpec) -> int:
 class DataSpec(Section):
     """Which images to train on; mirrors ``trainers.data.DataConfig`` (seed comes from the spec)."""
 
-    source: Literal["synthetic", "folder", "zip", "celeba"] = "synthetic"
+    source: Literal[SOURCES] = "synthetic"  # type: ignore[valid-type]  # trainers.data.sources.OPENERS
     path: str | None = Field(default=None, validate_default=True)
     image_size: Literal[32, 64] = 32
     limit: Count | None = None

@@ -7,7 +7,7 @@ decodes a source once into ``(N, S, S, 3)`` uint8 under the user cache and every
 One job per module: ``sources`` (the config and listing folder/zip/CelebA sources), ``decode`` (crop +
 resize with PIL, worker pool), ``store`` (the fingerprint-keyed cache entry: lookup, build once under a
 lock), ``synthetic`` (the procedural faces renderer). Adding a data source = a listing function in
-``sources`` and its name in ``Source``.
+``sources`` and its entry in ``sources.OPENERS`` (the spec accepts exactly ``SOURCES``).
 """
 
 from trainers.data.decode import TRANSFORM_VERSION
