@@ -34,6 +34,20 @@ from click.testing import CliRunner
 from orchestrator import cluster
 from orchestrator.cluster import ClusterError, NodeResources
 
+
+@pytest.fixture(autouse=True)
+def _forget_ray_tokens() -> Iterator[None]:
+    """Tests here give Ray tokens of their own, and Ray caches the token per process (its loader
+    singleton): forget it after each test, or a later in-process ``ray.init`` (another test module)
+    sends the stale token to its new local cluster and fails with InvalidAuthToken."""
+    yield
+    try:
+        from ray._raylet import AuthenticationTokenLoader
+    except ImportError:  # a Ray without token authentication
+        return
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
 REPO = Path(__file__).resolve().parents[3]
 DOCKER = REPO / "docker"
 BIN = Path(sys.executable).parent
