@@ -8,21 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from image_helpers import write_pngs
 from PIL import Image
 
 from trainers.data import DataConfig, DataError, decode, prepare
-
-
-def _write_pngs(folder: Path, n: int, size: tuple[int, int] = (40, 30), seed: int = 0) -> list[np.ndarray]:
-    """``n`` random RGB PNGs of ``size`` (w, h) named img_000.png...; returns their pixel arrays."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for i in range(n):
-        arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"img_{i:03d}.png")
-        arrays.append(arr)
-    return arrays
 
 
 def _reference(im: Image.Image, size: int) -> np.ndarray:
@@ -143,7 +132,7 @@ def test_worker_pool_matches_in_process(
 
 def test_folder_skips_corrupt_and_crops_non_square(tmp_path: Path) -> None:
     folder = tmp_path / "imgs"
-    arrays = _write_pngs(folder / "sub", 5, size=(40, 30))
+    arrays = write_pngs(folder / "sub", 5, size=(40, 30))
     (folder / "broken.jpg").write_bytes(b"this is not a jpeg at all")
     (folder / "notes.txt").write_text("ignored")
     prepared = prepare(

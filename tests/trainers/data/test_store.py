@@ -11,28 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from image_helpers import write_pngs
 
 from trainers.data import DataConfig, decode, prepare, synthetic_faces
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _write_pngs(folder: Path, n: int, size: tuple[int, int] = (40, 30), seed: int = 0) -> list[np.ndarray]:
-    """``n`` random RGB PNGs of ``size`` (w, h) named img_000.png...; returns their pixel arrays."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for i in range(n):
-        arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
-        Image.fromarray(arr).save(folder / f"img_{i:03d}.png")
-        arrays.append(arr)
-    return arrays
 
 
 def test_cache_reuse_and_invalidation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "imgs"
-    _write_pngs(folder, 6, size=(24, 24))
+    write_pngs(folder, 6, size=(24, 24))
     cache = tmp_path / "cache"
     cfg = DataConfig("folder", str(folder), image_size=16)
     first = prepare(cfg, cache_dir=cache, progress=False)
@@ -57,7 +47,7 @@ def test_cache_reuse_and_invalidation(tmp_path: Path, monkeypatch: pytest.Monkey
     touched = prepare(cfg, cache_dir=cache, progress=False)
     assert touched.fingerprint != first.fingerprint and touched.count == 6
     # adding a file changes the key and the count
-    _write_pngs(tmp_path / "extra", 1, size=(24, 24), seed=5)
+    write_pngs(tmp_path / "extra", 1, size=(24, 24), seed=5)
     (tmp_path / "extra" / "img_000.png").rename(folder / "img_new.png")
     grown = prepare(cfg, cache_dir=cache, progress=False)
     assert grown.fingerprint not in {first.fingerprint, touched.fingerprint} and grown.count == 7
@@ -68,7 +58,7 @@ def test_cache_reuse_and_invalidation(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_zip_key_follows_zip_file(tmp_path: Path) -> None:
-    _write_pngs(tmp_path / "imgs", 3, size=(16, 16))
+    write_pngs(tmp_path / "imgs", 3, size=(16, 16))
     zpath = tmp_path / "imgs.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         for p in sorted((tmp_path / "imgs").iterdir()):
@@ -99,7 +89,7 @@ print(r.fingerprint, r.count)
 
 def test_concurrent_builders_share_one_entry(tmp_path: Path) -> None:
     folder = tmp_path / "imgs"
-    _write_pngs(folder, 40, size=(32, 32))
+    write_pngs(folder, 40, size=(32, 32))
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     procs = [
@@ -124,7 +114,7 @@ def test_concurrent_builders_share_one_entry(tmp_path: Path) -> None:
 
 def test_fingerprint_ignores_where_the_data_is_mounted(tmp_path: Path) -> None:
     """The same files at another path (a cluster node's mount, a Docker volume) reuse the cache entry."""
-    _write_pngs(tmp_path / "here" / "faces", 4, size=(20, 20))
+    write_pngs(tmp_path / "here" / "faces", 4, size=(20, 20))
     shutil.copytree(tmp_path / "here", tmp_path / "elsewhere" / "mnt")  # copy2 keeps sizes and mtimes
     cache = tmp_path / "cache"
     first = prepare(DataConfig("folder", str(tmp_path / "here" / "faces"), image_size=8), cache_dir=cache,
@@ -146,6 +136,6 @@ def test_fingerprint_ignores_where_the_data_is_mounted(tmp_path: Path) -> None:
     assert in_a.fingerprint == in_b.fingerprint != first.fingerprint
 
     # different content under the same names is still a different dataset
-    _write_pngs(tmp_path / "other", 4, size=(21, 20), seed=9)
+    write_pngs(tmp_path / "other", 4, size=(21, 20), seed=9)
     assert prepare(DataConfig("folder", str(tmp_path / "other"), image_size=8), cache_dir=cache,
                    progress=False).fingerprint != first.fingerprint
