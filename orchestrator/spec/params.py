@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.space import ALGORITHMS
 from orchestrator.spec.errors import FieldError, Loc, constraints, describe, field_type, unwrap
 from orchestrator.spec.sections import Count, ModelSpec, Section, Seed, TrainSpec
 from trainers.config import TRAIN_FIELDS
@@ -127,9 +128,12 @@ def _check_param(name: str, entry: _Param, algorithm: str) -> None:
             f"unknown search parameter {name!r} ({did}searchable: {', '.join(SEARCHABLE)})", where
         )
     kind = entry.kind
-    if algorithm == "grid" and kind != "grid":
+    takes = ALGORITHMS[algorithm].kinds
+    if takes is not None and kind not in takes:
+        others = [a for a, alg in ALGORITHMS.items() if alg.kinds is None or kind in alg.kinds]
         raise FieldError(
-            f"algorithm grid takes only grid params, got {kind} (use algorithm random or optuna)",
+            f"algorithm {algorithm} takes only {'/'.join(takes)} params, got {kind} "
+            f"(use algorithm {' or '.join(others)})",
             (*where, kind),
         )
     allowed = allowed_kinds(name)
@@ -151,7 +155,7 @@ def _check_param(name: str, entry: _Param, algorithm: str) -> None:
 class SearchSpec(Section):
     """How trials are drawn: the search algorithm, how many samples, and the searched fields."""
 
-    algorithm: Literal["grid", "random", "optuna"] = "random"
+    algorithm: Literal[tuple(ALGORITHMS)] = "random"  # type: ignore[valid-type]  # orchestrator.space.ALGORITHMS
     num_samples: Count = 1
     startup_trials: Count | None = None  # Optuna's random start-up trials (None: sized by the searcher)
     params: dict[str, ParamEntry] = Field(default_factory=dict)

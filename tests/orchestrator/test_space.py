@@ -14,8 +14,9 @@ from optuna.trial import TrialState
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from ray.tune.search.sample import Categorical, Float, Integer
 
+from orchestrator.optuna_search import SweepOptuna, startup_trials
 from orchestrator.schedule import diverged_scalars
-from orchestrator.space import SweepOptuna, build_search, grid_points, startup_trials, trial_seed, tune_domain
+from orchestrator.space import build_search, grid_points, trial_seed, tune_domain
 from orchestrator.spec import from_dict
 
 
@@ -162,3 +163,29 @@ def test_optuna_searcher_state_survives_a_restore(tmp_path: Path) -> None:
 def test_a_spec_without_params_still_runs(tmp_path: Path, algorithm: str) -> None:
     space, alg, num_samples = build_search(_spec(algorithm, tmp_path, num_samples=2, params={}))
     assert isinstance(alg, BasicVariantGenerator) and num_samples == 2 and isinstance(space["seed"], Integer)
+
+
+def test_the_spec_accepts_exactly_the_registered_algorithms() -> None:
+    import typing
+
+    from orchestrator.space import ALGORITHMS
+    from orchestrator.spec.params import SearchSpec
+
+    accepted = typing.get_args(SearchSpec.model_fields["algorithm"].annotation)
+    assert accepted == tuple(ALGORITHMS)
+    assert all(ALGORITHMS[a].summary for a in accepted)
+
+
+def test_an_algorithm_limited_to_some_kinds_refuses_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kinds an entry declares are what the spec checks (here: random restricted to choice)."""
+    import dataclasses
+
+    from orchestrator.space import ALGORITHMS
+    from orchestrator.spec import SpecError
+
+    monkeypatch.setitem(ALGORITHMS, "random", dataclasses.replace(ALGORITHMS["random"], kinds=("choice",)))
+    with pytest.raises(SpecError, match=r"search\.params\.lr\.loguniform.*algorithm random takes only choice "
+                                        r"params, got loguniform \(use algorithm optuna\)"):
+        _spec("random", tmp_path, params={"lr": {"loguniform": [1e-4, 1e-3]}})
