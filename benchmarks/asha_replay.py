@@ -47,6 +47,7 @@ from ray.tune.schedulers import (
 from orchestrator.schedule import (
     SIGNAL_STEP_KEY,
     SignalState,
+    SuccessiveHalving,
     diverged_scalars,
     next_signal,
     signal_key,
@@ -70,12 +71,14 @@ class Curves:
 
 def load_curves(path: Path) -> Curves:
     raw = json.loads(path.read_text())
+    # eval_s timed both draws; a sweep only pays for the signal's (older recordings: equal sizes)
+    share = raw.get("samples", 1) / (raw.get("samples", 1) + raw.get("judge_samples", 1))
     signal, judge, cost = [], [], []
     for t in raw["trials"]:
         s, j = list(t["signal"]), list(t["judge"])
         # A trial's epochs all cost its median recorded epoch (train + metric): the shared machine's
         # load made single epochs vary; the config (width) is what sets the cost.
-        seconds = [a + b for a, b in zip(t["train_s"], t["eval_s"], strict=True)]
+        seconds = [a + share * b for a, b in zip(t["train_s"], t["eval_s"], strict=True)]
         if t.get("diverged"):  # the diverging epoch: trained, judged worst
             s.append(math.inf)
             j.append(math.inf)
@@ -186,27 +189,38 @@ def winner_judge(curves: Curves, reached: list[int], top_k: int) -> float:
     return min(j for _, j in chosen[: max(top_k, 1)])
 
 
-Policy = tuple[str, str, Callable[[str, int], TrialScheduler], bool]
+Policy = tuple[str, str, Callable[[str, int, int], TrialScheduler], bool]
 
 
 def policies(epochs: int) -> list[Policy]:
-    """(name, signal, factory(metric key, max_t), limiter) for every scheduler x signal replayed.
+    """(name, signal, factory(metric key, max_t, trials), limiter) for every scheduler x signal replayed.
+
+    ``sha``: gansweep's ``SuccessiveHalving`` (one Tune HyperBand bracket of every trial), which
+    creates every trial up front (``limiter=False``: paused trials hold no slot, Ray's resources
+    limit what runs), as ``orchestrator.tune`` runs it.
 
     ``hb rf3 unlimited``: HyperBand with every trial created up front (no searcher-side limit), to
     show what the concurrency limiter costs it: Tune's limiters count paused trials as running.
     """
-    def asha(grace: int, rf: float) -> Callable[[str, int], TrialScheduler]:
-        return lambda key, max_t: ASHAScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
+    def asha(grace: int, rf: float) -> Callable[[str, int, int], TrialScheduler]:
+        return lambda key, max_t, n: ASHAScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
                                                 max_t=max_t, grace_period=grace, reduction_factor=rf)
 
-    def hyperband(rf: float) -> Callable[[str, int], TrialScheduler]:
-        return lambda key, max_t: HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
+    def sha(grace: int, rf: float) -> Callable[[str, int, int], TrialScheduler]:
+        return lambda key, max_t, n: SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
+                                                       max_t=max_t, grace_period=grace, reduction_factor=rf,
+                                                       num_trials=n)
+
+    def hyperband(rf: float) -> Callable[[str, int, int], TrialScheduler]:
+        return lambda key, max_t, n: HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
                                                      max_t=max_t, reduction_factor=rf,
                                                      stop_last_trials=True)
 
-    out: list[Policy] = [("fifo (full grid)", "raw", lambda key, max_t: FIFOScheduler(), True)]
+    out: list[Policy] = [("fifo (full grid)", "raw", lambda key, max_t, n: FIFOScheduler(), True)]
     for signal in ("raw", "best", "smoothed"):
-        out += [("asha g1 rf2", signal, asha(1, 2), True), ("asha g1 rf3", signal, asha(1, 3), True),
+        out += [("sha g1 rf2", signal, sha(1, 2), False), ("sha g1 rf3", signal, sha(1, 3), False),
+                ("sha g1 rf4", signal, sha(1, 4), False), ("sha g2 rf3", signal, sha(2, 3), False),
+                ("asha g1 rf2", signal, asha(1, 2), True), ("asha g1 rf3", signal, asha(1, 3), True),
                 ("asha g1 rf4", signal, asha(1, 4), True), ("asha g2 rf3", signal, asha(2, 3), True),
                 ("hyperband rf2", signal, hyperband(2), True), ("hyperband rf3", signal, hyperband(3), True),
                 ("hb rf3 unlimited", signal, hyperband(3), False)]
@@ -234,7 +248,7 @@ def main_replay(args: argparse.Namespace) -> None:
             compute, regret, stuck = [], [], 0
             np.random.seed(args.seed)  # ASHA draws its bracket with numpy's global RNG
             for order in orders:
-                scheduler = make(signal_key(METRIC, signal), curves.epochs)
+                scheduler = make(signal_key(METRIC, signal), curves.epochs, curves.n)
                 reached, deadlocked = simulate(curves, scheduler, slots, [int(i) for i in order],
                                                smoothing=args.smoothing, limiter=limiter)
                 stuck += deadlocked

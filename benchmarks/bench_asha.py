@@ -139,7 +139,8 @@ def record(args: argparse.Namespace) -> None:
     jobs.sort(key=lambda j: -j["params"]["conv_dim"])  # slow (wide) trials first: the pool ends together
     out: dict[str, Any] = {"dataset": {"source": "celeba64_30k.zip", "image_size": 32, "count": len(images),
                                        "fingerprint": prepared.fingerprint},
-                           "epochs": args.epochs, "images_per_epoch": len(images), "trials": []}
+                           "epochs": args.epochs, "images_per_epoch": len(images), "samples": args.samples,
+                           "judge_samples": args.judge_samples, "trials": []}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")

@@ -78,8 +78,11 @@ def _load(spec_path: Path, overrides: tuple[str, ...], check_data: bool = True) 
 
 
 def _print_plan(spec: Any) -> None:
+    from orchestrator.spec.sections import SCHEDULER_NAMES
+
     click.echo(json.dumps(spec.resolved(), indent=2, default=str))
-    click.echo(f"trials: {spec.grid_size()}  (ASHA metric: {spec.asha_metric}, mode {spec.scheduler.mode})")
+    click.echo(f"trials: {spec.grid_size()}  ({SCHEDULER_NAMES[spec.scheduler.type]} on {spec.asha_metric}, "
+               f"mode {spec.scheduler.mode})")
 
 
 @main.command()
@@ -134,7 +137,7 @@ def _best_flags(spec: Any, parent_run_id: str) -> str | None:
 @handles_user_errors
 def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, address: str | None,
         verbose: bool) -> None:
-    """Run the sweep described by SPEC (Ray Tune + ASHA, recorded in MLflow)."""
+    """Run the sweep described by SPEC (Ray Tune + successive halving, recorded in MLflow)."""
     sweep = _load(spec, overrides)
     if dry_run:
         _print_plan(sweep)

@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestrator.record.names import short_trial_id
+from orchestrator.spec.sections import SCHEDULER_NAMES
 
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -50,6 +51,7 @@ class LiveTrialTable(Callback):
         metric: str,
         swept: list[str],
         enabled: bool = True,
+        scheduler: str = "ASHA",
         max_t: int | None = None,
         total: int | None = None,
         concurrency: int = 1,
@@ -58,6 +60,7 @@ class LiveTrialTable(Callback):
     ) -> None:
         self.metric = metric
         self.swept = swept
+        self.scheduler = scheduler  # its display name: "stopped by ASHA at epoch 2"
         self.enabled = enabled
         self.max_t = max_t  # reports ("epochs") of a trial that runs to the end
         self.total = total  # planned trials, None when a time budget decides
@@ -74,7 +77,8 @@ class LiveTrialTable(Callback):
         """The progress display of `spec`'s sweep (`images`: dataset size, for report-based max_t)."""
         total = spec.grid_size() if spec.time_budget_s is None else None
         return cls(spec.asha_metric, sorted(spec.search_params()), enabled=enabled, max_t=spec.max_t(images),
-                   total=total, concurrency=spec.resources.max_concurrent or 1)
+                   total=total, concurrency=spec.resources.max_concurrent or 1,
+                   scheduler=SCHEDULER_NAMES[spec.scheduler.type])
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -139,7 +143,8 @@ class LiveTrialTable(Callback):
         print(f"[{stamp}] {text}", file=self.stream or sys.stdout, flush=True)
 
     def _render(self) -> Table:
-        table = Table(title=f"gansweep - ASHA on {self.metric}", caption=self.progress(), expand=False)
+        title = f"gansweep - {self.scheduler} on {self.metric}"
+        table = Table(title=title, caption=self.progress(), expand=False)
         table.add_column("trial")
         for name in self.swept:
             table.add_column(name)
@@ -162,10 +167,11 @@ class LiveTrialTable(Callback):
 
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        again = trial.trial_id in self._rows  # Tune restarts a trial whose worker died
+        again = trial.trial_id in self._rows  # a worker died (Tune restarts it) or a rung pause ended
         row = self._row(trial)
         row["status"] = "running"
-        event = f"restarted after epoch {row['epoch']}" if again else "started"
+        again_as = "restarted" if getattr(trial, "num_failures", 0) else "resumed"
+        event = f"{again_as} after epoch {row['epoch']}" if again else "started"
         self._line(f"{self._label(trial)} {event} | {self.progress()}")
         self._refresh()
 
@@ -199,7 +205,7 @@ class LiveTrialTable(Callback):
             "done before resume": "was done before the resume",
             "diverged": f"diverged at epoch {row['epoch']}",
             "completed": f"completed {row['epoch']} epochs",
-        }.get(row["status"], f"stopped by ASHA at epoch {row['epoch']}")
+        }.get(row["status"], f"stopped by {self.scheduler} at epoch {row['epoch']}")
         best = f" (best {self.metric}={_fmt(row['best'])})" if not math.isnan(row["best"]) else ""
         self._line(f"{self._label(trial)} {event}{best} | {self.progress()}")
         self._refresh()

@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.schedule import tuner_metric
+from orchestrator.schedule import searcher_limit, tuner_metric
 from orchestrator.space import SEED_KEY, grid_points, trial_seed, tune_domain
 from orchestrator.spec import SweepSpec
 
@@ -64,8 +64,12 @@ class SweepOptuna(OptunaSearch):
         super().on_trial_complete(trial_id, result=result, error=error)
 
 
-def build_optuna(spec: SweepSpec) -> tuple[dict[str, Any], ConcurrencyLimiter, int]:
-    """(empty param_space: the searcher owns the space, the limited searcher, one trial per budget slot)."""
+def build_optuna(spec: SweepSpec) -> tuple[dict[str, Any], ConcurrencyLimiter | SweepOptuna, int]:
+    """(empty param_space: the searcher owns the space, the limited searcher, one trial per budget slot).
+
+    Under a pausing scheduler (sha, hyperband) every trial is asked up front (unlimited; constant
+    liar keeps the asks apart), so TPE models the next sweep, not this one's later trials: pair
+    optuna with asha when TPE should learn within one sweep."""
     params = spec.search_params()
     domains = {k: tune.choice(list(p.values)) if p.kind == "grid" else tune_domain(p.kind, list(p.values))
                for k, p in params.items()}
@@ -79,4 +83,5 @@ def build_optuna(spec: SweepSpec) -> tuple[dict[str, Any], ConcurrencyLimiter, i
         points=grid_points(spec),
         seed_base=spec.seed if SEED_KEY not in params else None,
     )
-    return {}, ConcurrencyLimiter(searcher, max_concurrent=spec.resources.max_concurrent), spec.grid_size()
+    limit = searcher_limit(spec)
+    return {}, ConcurrencyLimiter(searcher, max_concurrent=limit) if limit else searcher, spec.grid_size()

@@ -11,6 +11,8 @@ Three things every algorithm gets (issue 10):
 - the concurrency limit (`resources.max_concurrent`) is part of the search algorithm itself
   (`BasicVariantGenerator(max_concurrent=...)`, `ConcurrencyLimiter(...)`): Tune ignores
   `TuneConfig.max_concurrent_trials` when it is handed a ready-made BasicVariantGenerator.
+  Under a scheduler that pauses trials (sha, hyperband) the searcher is not limited and Ray's
+  resources are (`orchestrator.schedule.searcher_limit` / `ray_cpus`).
 - replicates differ: unless the spec searches `seed` itself, every trial gets its own seed as a
   sampled param (so it is in the trial's config, which the MLflow writer logs as params). Random
   and grid search draw it from `spec.seed`'s random state, Optuna derives it from the trial's
@@ -69,12 +71,14 @@ def _variants(spec: SweepSpec) -> Built:
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
+    from orchestrator.schedule import searcher_limit
+
     params = spec.search_params()
     space = {k: tune_domain(p.kind, list(p.values)) for k, p in params.items()}
     if SEED_KEY not in params:
         space[SEED_KEY] = tune.randint(0, SEED_HIGH)
     # Seeded, so the same spec samples the same trials (and seeds): reproducible reruns.
-    search_alg = BasicVariantGenerator(max_concurrent=spec.resources.max_concurrent, random_state=spec.seed)
+    search_alg = BasicVariantGenerator(max_concurrent=searcher_limit(spec), random_state=spec.seed)
     return space, search_alg, spec.search.num_samples
 
 

@@ -27,7 +27,7 @@ from orchestrator.record import names as record_names
 from orchestrator.record import store as record_store
 from orchestrator.record.writer import MLflowTrialLogger
 from orchestrator.remeasure import remeasure_top
-from orchestrator.schedule import build_scheduler, tuner_metric
+from orchestrator.schedule import build_scheduler, ray_cpus, searcher_limit, tuner_metric
 from orchestrator.space import build_search
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import STATE_FILE, SweepFolder
@@ -102,7 +102,7 @@ def run(
         spec, exp_dir / STATE_FILE, stats_info, resume=resume
     )
     folder.push()
-    init_ray(address, verbose)
+    init_ray(address, verbose, ray_cpus(spec, address))
     table = LiveTrialTable.for_sweep(spec, stats_info["images"], enabled=live)
     logger = MLflowTrialLogger.for_sweep(spec, experiment_id, parent_run_id, stats_info)
     # Built here from the current spec and environment, also on --resume (see SweepCallbacks).
@@ -128,7 +128,7 @@ def run(
                     scheduler=build_scheduler(spec, stats_info["images"]),
                     search_alg=search_alg,
                     num_samples=num_samples,
-                    max_concurrent_trials=spec.resources.max_concurrent,
+                    max_concurrent_trials=searcher_limit(spec) or None,
                     time_budget_s=spec.time_budget_s,
                     # Locally, warm trial processes save a torch import per trial. On a cluster a
                     # reused actor would pin trials to the nodes that came up first (a worker's

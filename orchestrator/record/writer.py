@@ -31,6 +31,7 @@ from orchestrator import trial as trial_mod
 from orchestrator.record import names
 from orchestrator.record.store import client_for, dataset_input, source_tags
 from orchestrator.spec import SweepSpec
+from orchestrator.spec.sections import SCHEDULER_NAMES
 
 
 def trial_error(trial: Any) -> str:
@@ -66,6 +67,7 @@ class MLflowTrialLogger(Callback):
         backbone: str,
         swept: list[str],
         done_dir: str | None = None,
+        scheduler: str = "ASHA",
         base_config: dict[str, Any] | None = None,
         run_tags: dict[str, str] | None = None,
         dataset: Any = None,
@@ -78,6 +80,7 @@ class MLflowTrialLogger(Callback):
         self.backbone = backbone
         self.swept = swept
         self.done_dir = done_dir
+        self.scheduler = scheduler  # its display name, for "stopped early by ASHA at epoch 2"
         self.base_config = dict(base_config or {})
         self.run_tags = dict(run_tags or {})  # MLflow source tags shared with the parent
         self.dataset = dataset  # mlflow DatasetInput of the training images, or None
@@ -102,6 +105,7 @@ class MLflowTrialLogger(Callback):
             metric=spec.asha_metric,
             backbone=spec.metrics.backbone,
             swept=sorted(spec.search_params()),
+            scheduler=SCHEDULER_NAMES[spec.scheduler.type],
             done_dir=done_dir,
             base_config=spec.base_train_config().to_dict(),
             run_tags=source_tags(spec),
@@ -227,7 +231,7 @@ class MLflowTrialLogger(Callback):
         if last.get("final"):
             status, detail = "completed", f"completed {epochs} epochs"
         else:
-            status, detail = "stopped", f"stopped early by ASHA at epoch {epochs}"
+            status, detail = "stopped", f"stopped early by {self.scheduler} at epoch {epochs}"
         self._finish(trial, run_id, status, detail, "FINISHED")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -95,7 +95,7 @@ def metric_curves(trials: Sequence[TrialRecord], metric: str, path: Path, title:
         ax.set_ylabel(f"{metric} (log scale)")
     else:
         ax.set_ylabel(metric)
-    ax.set_title(f"{title}: {metric} per epoch (x = stopped early by ASHA)" if title else metric)
+    ax.set_title(f"{title}: {metric} per epoch (x = stopped early)" if title else metric)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")

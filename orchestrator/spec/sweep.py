@@ -12,6 +12,7 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 from orchestrator.spec.errors import FieldError, Loc
 from orchestrator.spec.params import ParamSpec, SearchSpec
 from orchestrator.spec.sections import (
+    SCHEDULER_NAMES,
     CheckpointSpec,
     DataSpec,
     MetricsSpec,
@@ -98,7 +99,7 @@ class SweepSpec(Section):
         if metrics is not None:
             names = _metric_names(metrics)
             if _resolve_metric(sched.metric, names) is None:
-                who = {"asha": "ASHA", "hyperband": "HyperBand"}.get(sched.type, "the search")
+                who = SCHEDULER_NAMES[sched.type] if sched.type != "none" else "the search"
                 why = " (metrics.kid is false)" if sched.metric.startswith("kid") and not metrics.kid else ""
                 seen = ", ".join(names)
                 raise FieldError(
@@ -106,7 +107,7 @@ class SweepSpec(Section):
                     ("metric",),
                 )
         search, train = info.data.get("search"), info.data.get("train")
-        if sched.type == "asha" and search is not None and train is not None:
+        if sched.type in ("sha", "asha") and search is not None and train is not None:
             limit, what = sched.max_t, "max_t"
             if (
                 limit is None

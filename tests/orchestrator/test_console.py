@@ -55,7 +55,10 @@ def test_a_restarted_trial_says_so() -> None:
     trial = _trial(3, conv_dim=8, lr=1e-4)
     table.on_trial_start(0, [], trial)
     table.on_trial_result(0, [], trial, {"training_iteration": 2, "fid128_rand": 5.0})
-    table.on_trial_start(0, [], trial)  # Tune's retry after the worker died
+    table.on_trial_start(0, [], trial)  # a synchronous scheduler resumes it after a rung pause
+    assert "trial 00003 (conv_dim=8 lr=0.0001) resumed after epoch 2" in out.getvalue().splitlines()[-1]
+    trial.run_metadata.num_failures = 1  # what Tune counts before it retries a trial whose worker died
+    table.on_trial_start(0, [], trial)
     assert "trial 00003 (conv_dim=8 lr=0.0001) restarted after epoch 2" in out.getvalue().splitlines()[-1]
     assert table.counts() == (0, 1, 2)
 

@@ -106,8 +106,9 @@ def test_best_signal_spares_a_trial_on_a_noise_spike() -> None:
     decisions = {}
     for signal in ("raw", "best"):
         key = signal_key("fid", signal)
-        asha = ASHAScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min", max_t=8, grace_period=1,
-                             reduction_factor=2)
+        asha = ASHAScheduler(
+            time_attr=SIGNAL_STEP_KEY, metric=key, mode="min", max_t=8, grace_period=1, reduction_factor=2
+        )
         steady, spiky = _Trial("steady"), _Trial("spiky")
         trackers = {t: DecisionSignal("fid") for t in (steady, spiky)}
         curves = {steady: [0.60, 0.55], spiky: [0.33, 0.91]}
@@ -141,3 +142,51 @@ def test_decisions_happen_where_the_metric_is_fresh(tmp_path: Path) -> None:
     assert decision_steps(every3, 64) == (1, 4, 8)
     assert decision_steps(_spec(tmp_path, type="hyperband", reduction_factor=2), 64) == (1, 2, 4, 8)
     assert decision_steps(_spec(tmp_path, type="none"), 64) == ()
+
+
+def test_successive_halving_is_the_default_and_decides_at_its_rungs(tmp_path: Path) -> None:
+    from orchestrator.schedule import SuccessiveHalving, halvings, sha_rungs
+
+    default = _spec(tmp_path)
+    assert (default.scheduler.type, default.scheduler.reduction_factor) == ("sha", 3)
+    assert isinstance(build_scheduler(default, 64), SuccessiveHalving)
+    assert (halvings(8, 1, 3), sha_rungs(8, 1, 3)) == (2, [1, 3])
+    assert (halvings(8, 1, 2), sha_rungs(8, 1, 2)) == (3, [1, 2, 4])
+    assert (halvings(8, 8, 2), sha_rungs(8, 8, 2)) == (0, [])
+    assert decision_steps(default, 64) == (1, 3, 8)
+    # metrics.every = 2: rung 1 at report 1, rung 3 at the evaluation of report 3 (1, 3, 5, 7, 8)
+    assert decision_steps(_spec(tmp_path, metrics={"every": 2}), 64) == (1, 3, 8)
+
+
+def test_successive_halving_keeps_the_best_third_whatever_the_arrival_order() -> None:
+    """Driven through Tune's controller calls (benchmarks/asha_replay.simulate): 12 trials, rf 3,
+    8 epochs -> 12 train 1 epoch, the best 4 to 3 epochs, the best 2 to 8; arrival order and slot
+    count change nothing."""
+    from benchmarks.asha_replay import Curves, simulate
+    from orchestrator.schedule import SuccessiveHalving, signal_key
+
+    quality = [7, 3, 11, 0, 5, 9, 1, 10, 4, 8, 2, 6]  # trial i's rank (0 best), curves fall with epochs
+    signal = [[(1 + q) / (1 + e) for e in range(8)] for q in quality]
+    curves = Curves(signal=signal, judge=signal, cost=[[1.0] * 8 for _ in quality], epochs=8)
+    reached = set()
+    for slots, order in (
+        (2, list(range(12))),
+        (4, list(range(11, -1, -1))),
+        (8, [5, 3, 9, 0, 1, 2, 4, 6, 7, 8, 10, 11]),
+    ):
+        sha = SuccessiveHalving(
+            time_attr=SIGNAL_STEP_KEY,
+            metric=signal_key("fid", "best"),
+            mode="min",
+            max_t=8,
+            grace_period=1,
+            reduction_factor=3,
+            num_trials=12,
+        )
+        epochs, stuck = simulate(curves, sha, slots, order, limiter=False)
+        assert not stuck
+        reached.add(tuple(epochs))
+    assert len(reached) == 1
+    epochs = reached.pop()
+    by_rank = [epochs[quality.index(r)] for r in range(12)]
+    assert by_rank == [8, 8, 3, 3] + [1] * 8

@@ -20,7 +20,7 @@ from orchestrator.space import build_search, grid_points, trial_seed, tune_domai
 from orchestrator.spec import from_dict
 
 
-def _spec(algorithm: str, tmp_path: Path, num_samples: int = 3, **extra: Any) -> Any:
+def _spec(algorithm: str, tmp_path: Path, num_samples: int = 3, scheduler: str = "asha", **extra: Any) -> Any:
     params = extra.pop("params", {
         "conv_dim": {"grid": [16, 32]},
         "batch_size": {"grid": [16, 64]},
@@ -36,6 +36,7 @@ def _spec(algorithm: str, tmp_path: Path, num_samples: int = 3, **extra: Any) ->
             "search": {"algorithm": algorithm, "num_samples": num_samples, "params": params, **extra},
             "metrics": {"backbone": "rand", "samples": 64},
             "resources": {"max_concurrent": 3},
+            "scheduler": {"type": scheduler},
         },
         check_data=False,
     )
@@ -189,3 +190,20 @@ def test_an_algorithm_limited_to_some_kinds_refuses_the_others(
     with pytest.raises(SpecError, match=r"search\.params\.lr\.loguniform.*algorithm random takes only choice "
                                         r"params, got loguniform \(use algorithm optuna\)"):
         _spec("random", tmp_path, params={"lr": {"loguniform": [1e-4, 1e-3]}})
+
+
+@pytest.mark.parametrize("algorithm", ["random", "optuna"])
+def test_a_pausing_scheduler_gets_an_unlimited_searcher_and_a_ray_sized_to_the_limit(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """Under sha a limiter would count paused trials and shrink the bracket to max_concurrent trials:
+    the searcher creates every trial and the local Ray holds max_concurrent x cpus_per_trial CPUs."""
+    from orchestrator.schedule import ray_cpus
+
+    spec = _spec(algorithm, tmp_path, scheduler="sha")
+    _, alg, _ = build_search(spec)
+    assert not isinstance(alg, ConcurrencyLimiter)
+    if isinstance(alg, BasicVariantGenerator):
+        assert alg.max_concurrent == 0
+    assert ray_cpus(spec, None) == 3 and ray_cpus(spec, "auto") is None
+    assert ray_cpus(_spec(algorithm, tmp_path), None) is None  # asha: the searcher limits

@@ -80,9 +80,15 @@ MALFORMED: list[tuple[str, str | dict[str, Any], str, tuple[str, ...]]] = [
     ),
     (
         "metric_asha_cannot_see",
-        _with("scheduler.metric", "accuracy"),
+        _with("scheduler.metric", "accuracy", _with("scheduler.type", "asha")),
         "scheduler.metric",
         ("'accuracy' is not reported", "ASHA can see: fid1k_rand, kid1k_rand"),
+    ),
+    (
+        "metric_default_scheduler_cannot_see",
+        _with("scheduler.metric", "accuracy"),
+        "scheduler.metric",
+        ("'accuracy' is not reported", "successive halving can see: fid1k_rand, kid1k_rand"),
     ),
     (
         "kid_metric_without_kid",
