@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,36 @@ def sweep_runs(client: MlflowClient, name: str) -> tuple[Any, list[Any]]:
     children = [r for r in runs if r.data.tags.get("gansweep.kind") == "trial"]
     assert len(parents) == 1, f"expected one sweep run, got {len(parents)}"
     return parents[0], children
+
+
+@dataclass(frozen=True)
+class LoggedSweep:
+    """A `gansweep run` whose stdout went to a file (not a terminal), as in a batch job."""
+
+    root: Path  # its cwd: runs/ and mlruns/ are in here
+    log: str  # the whole stdout file
+    err: str  # the whole stderr file
+    read_while_running: str  # the stdout file as last read before the process ended
+    returncode: int
+
+
+def run_logged(spec: Path, cwd: Path, timeout: float = 900) -> LoggedSweep:
+    """Run a sweep with stdout and stderr going to files in `cwd`, reading stdout while it runs."""
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    log, err = cwd / "stdout.log", cwd / "stderr.log"
+    seen = ""
+    with log.open("w") as out, err.open("w") as errors:
+        proc = subprocess.Popen([*GANSWEEP, "run", str(spec)], cwd=cwd, env=env, stdout=out, stderr=errors,
+                                start_new_session=True)
+        try:
+            deadline = time.time() + timeout
+            while proc.poll() is None and time.time() < deadline:
+                text = log.read_text()
+                if proc.poll() is None:  # read while the sweep is still running
+                    seen = text
+                time.sleep(0.5)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return LoggedSweep(cwd, log.read_text(), err.read_text(), seen, proc.returncode)

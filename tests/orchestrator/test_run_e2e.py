@@ -11,26 +11,25 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
+from e2e_helpers import GANSWEEP, LoggedSweep, run_cli, store, sweep_runs, tiny_spec
 
 from orchestrator.record.store import sample_steps
 
 pytestmark = pytest.mark.slow
 
 
-def test_sweep_records_every_trial_and_asha_stops_some(tmp_path: Path) -> None:
-    spec = tiny_spec(tmp_path)
-    done = run_cli(["run", str(spec)], cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+def test_sweep_records_every_trial_and_asha_stops_some(tiny_sweep: LoggedSweep) -> None:
+    """The default tiny sweep (conftest.py's `tiny_sweep`, shared with record/test_sweep_record.py)."""
+    assert tiny_sweep.returncode == 0, tiny_sweep.log[-3000:] + tiny_sweep.err[-3000:]
 
-    client = store(tmp_path)
+    client = store(tiny_sweep.root)
     parent, children = sweep_runs(client, "tiny")
     assert len(children) == 6
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
     assert parent.info.status == "FINISHED"
     parent_artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "spec")}
     assert "spec/resolved_spec.json" in parent_artifacts
-    assert (tmp_path / "runs" / "tiny" / "resolved_spec.json").exists()
+    assert (tiny_sweep.root / "runs" / "tiny" / "resolved_spec.json").exists()
 
     statuses = {c.data.tags["gansweep.status"] for c in children}
     assert "completed" in statuses
@@ -53,11 +52,12 @@ def test_sweep_records_every_trial_and_asha_stops_some(tmp_path: Path) -> None:
         assert sorted(sample_steps(client, run_id)) == steps, "one sample grid per epoch (MLflow image)"
         assert {"conv_dim", "lr"} <= set(child.data.params)
     # The summary table printed at the end names the best trial.
-    assert "best trial" in done.stdout
+    assert "best trial" in tiny_sweep.log
 
 
 def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -> None:
-    spec = tiny_spec(tmp_path, name="killed", **{"train.epochs": 3})
+    # 4 trials, 2 at a time: when one has ended, one is still running and one has not started.
+    spec = tiny_spec(tmp_path, name="killed", **{"train.epochs": 3, "search.num_samples": 2})
     env = {**os.environ}
     proc = subprocess.Popen(
         [*GANSWEEP, "run", str(spec)], cwd=tmp_path, env=env, start_new_session=True,
@@ -92,7 +92,7 @@ def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -
 
     _, after = sweep_runs(client, "killed")
     trial_ids = [r.data.tags["gansweep.trial_id"] for r in after]
-    assert len(trial_ids) == len(set(trial_ids)) == 6, "duplicate or missing child runs"
+    assert len(trial_ids) == len(set(trial_ids)) == 4, "duplicate or missing child runs"
     for run in after:
         assert run.data.tags["gansweep.status"] in {"completed", "stopped"}
         assert run.info.status == "FINISHED"
@@ -113,7 +113,8 @@ def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -
 
 
 def test_ctrl_c_ends_with_a_resume_hint_and_resume_finishes(tmp_path: Path) -> None:
-    spec = tiny_spec(tmp_path, name="interrupted", **{"train.epochs": 3})
+    # 4 trials, 2 at a time: Ctrl-C comes while two run and two have not started.
+    spec = tiny_spec(tmp_path, name="interrupted", **{"train.epochs": 3, "search.num_samples": 2})
     proc = subprocess.Popen(
         [*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -143,5 +144,5 @@ def test_ctrl_c_ends_with_a_resume_hint_and_resume_finishes(tmp_path: Path) -> N
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     parent, children = sweep_runs(client, "interrupted")
     assert parent.info.status == "FINISHED"
-    assert len({c.data.tags["gansweep.trial_id"] for c in children}) == len(children) == 6
+    assert len({c.data.tags["gansweep.trial_id"] for c in children}) == len(children) == 4
     assert all(c.data.tags["gansweep.status"] in {"completed", "stopped"} for c in children)

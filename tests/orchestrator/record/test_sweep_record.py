@@ -3,19 +3,18 @@
 - with stdout going to a file, per-epoch progress lines are in that file while the sweep runs;
 - the MLflow store then holds best_<metric> on every child and the parent, sample images with
   steps, the whole TrainConfig as params, and no bookkeeping values among the metrics.
+
+The sweep is conftest.py's `tiny_sweep` (the default `tiny_spec`, run once per session and read by
+test_run_e2e.py too).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import time
-from dataclasses import dataclass, fields
-from pathlib import Path
+from dataclasses import fields
 
 import pytest
-from e2e_helpers import GANSWEEP, store, sweep_runs, tiny_spec
+from e2e_helpers import LoggedSweep, store, sweep_runs
 
 from orchestrator.record import names
 from orchestrator.record.store import sample_steps
@@ -26,42 +25,15 @@ METRIC = "fid128_rand"
 EPOCH_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] trial \d{5} epoch (\d+)/4 " + METRIC + "=")
 
 
-@dataclass(frozen=True)
-class Sweep:
-    root: Path
-    log: str  # the whole stdout file
-    seen_while_running: list[str]  # epoch lines read from the file before the process ended
-    returncode: int
+def _epoch_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if EPOCH_LINE.match(line)]
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
-    root = tmp_path_factory.mktemp("record")
-    spec = tiny_spec(root)
-    log = root / "stdout.log"
-    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
-    seen: list[str] = []
-    with log.open("w") as out:
-        proc = subprocess.Popen([*GANSWEEP, "run", str(spec)], cwd=root, env=env, stdout=out,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            deadline = time.time() + 900
-            while proc.poll() is None and time.time() < deadline:
-                text = log.read_text()
-                if proc.poll() is None:  # read while the sweep is still running
-                    seen = [line for line in text.splitlines() if EPOCH_LINE.match(line)]
-                time.sleep(0.5)
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    return Sweep(root, log.read_text(), seen, proc.returncode)
-
-
-def test_progress_lines_reach_a_file_while_the_sweep_runs(sweep: Sweep) -> None:
-    assert sweep.returncode == 0, sweep.log[-3000:]
-    assert sweep.seen_while_running, "no per-epoch line was in the log file before the sweep ended"
-    lines = sweep.log.splitlines()
+def test_progress_lines_reach_a_file_while_the_sweep_runs(tiny_sweep: LoggedSweep) -> None:
+    assert tiny_sweep.returncode == 0, tiny_sweep.log[-3000:] + tiny_sweep.err[-3000:]
+    seen_while_running = _epoch_lines(tiny_sweep.read_while_running)
+    assert seen_while_running, "no per-epoch line was in the log file before the sweep ended"
+    lines = tiny_sweep.log.splitlines()
     final_table = next(i for i, line in enumerate(lines) if line.strip().startswith("sweep tiny: ranked by"))
     epoch_lines = [i for i, line in enumerate(lines) if EPOCH_LINE.match(line)]
     assert epoch_lines and max(epoch_lines) < final_table
@@ -69,12 +41,12 @@ def test_progress_lines_reach_a_file_while_the_sweep_runs(sweep: Sweep) -> None:
     assert any("completed 4 epochs" in line for line in lines)
     assert any("stopped by ASHA at epoch" in line for line in lines)
     assert re.search(r"best config as flags: gansweep run \S+ --set model\.conv_dim=\d+ --set train\.lr=\S+",
-                     sweep.log)
+                     tiny_sweep.log)
 
 
-def test_the_store_holds_the_mlflow_native_record(sweep: Sweep) -> None:
-    assert sweep.returncode == 0, sweep.log[-3000:]
-    client = store(sweep.root)
+def test_the_store_holds_the_mlflow_native_record(tiny_sweep: LoggedSweep) -> None:
+    assert tiny_sweep.returncode == 0, tiny_sweep.log[-3000:] + tiny_sweep.err[-3000:]
+    client = store(tiny_sweep.root)
     parent, children = sweep_runs(client, "tiny")
     assert len(children) == 6
     config_fields = {f.name for f in fields(TrainConfig)}
