@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestrator.record.names import short_trial_id
+from orchestrator.schedule import planned_reports
 from orchestrator.spec.sections import SCHEDULER_NAMES
 
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
@@ -52,6 +53,7 @@ class LiveTrialTable(Callback):
         swept: list[str],
         enabled: bool = True,
         scheduler: str = "ASHA",
+        planned: int | None = None,
         max_t: int | None = None,
         total: int | None = None,
         concurrency: int = 1,
@@ -61,6 +63,8 @@ class LiveTrialTable(Callback):
         self.metric = metric
         self.swept = swept
         self.scheduler = scheduler  # its display name: "stopped by ASHA at epoch 2"
+        self.planned = planned  # reports the whole sweep trains, when the scheduler fixes it (sha)
+        self._paused: set[str] = set()  # trial ids Tune holds paused at a rung
         self.enabled = enabled
         self.max_t = max_t  # reports ("epochs") of a trial that runs to the end
         self.total = total  # planned trials, None when a time budget decides
@@ -78,11 +82,12 @@ class LiveTrialTable(Callback):
         total = spec.grid_size() if spec.time_budget_s is None else None
         return cls(spec.asha_metric, sorted(spec.search_params()), enabled=enabled, max_t=spec.max_t(images),
                    total=total, concurrency=spec.resources.max_concurrent or 1,
-                   scheduler=SCHEDULER_NAMES[spec.scheduler.type])
+                   scheduler=SCHEDULER_NAMES[spec.scheduler.type],
+                   planned=planned_reports(spec, images))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_live=None, _rows={}, stream=None)
+        state.update(_live=None, _rows={}, stream=None, _paused=set())
         return state
 
     def setup(self, **info: Any) -> None:
@@ -95,11 +100,16 @@ class LiveTrialTable(Callback):
         return self._rows.setdefault(trial.trial_id, fresh)
 
     def counts(self) -> tuple[int, int, int]:
-        """(done, running, pending) trials; pending counts planned trials not started yet."""
+        """(done, running, pending) trials; pending counts planned trials not started yet, and
+        trials paused at a rung (``paused``) are not running."""
         running = sum(1 for row in self._rows.values() if row["status"] in ("running", "pending"))
         done = len(self._rows) - running
         pending = max(0, self.total - len(self._rows)) if self.total is not None else 0
-        return done, running, pending
+        return done, running - len(self._paused), pending
+
+    def _note_paused(self, trials: list) -> None:
+        """Tune has no pause hook; every hook gets the trial list, whose statuses say who is paused."""
+        self._paused = {t.trial_id for t in trials if getattr(t, "status", None) == "PAUSED"}
 
     def eta_s(self) -> float | None:
         """Estimated time left if every unfinished trial runs to max_t (ASHA usually cuts some).
@@ -114,6 +124,8 @@ class LiveTrialTable(Callback):
         done, running, pending = self.counts()
         unfinished = [row for row in self._rows.values() if row["status"] in ("running", "pending")]
         left = sum(max(0, self.max_t - row["epoch"]) for row in unfinished) + pending * self.max_t
+        if self.planned is not None:  # sha: the halving fixes the total in advance
+            left = max(0, self.planned - sum(row["epoch"] for row in self._rows.values()))
         lanes = min(self.concurrency, len(unfinished) + pending)
         if lanes == 0:
             return 0.0
@@ -124,7 +136,8 @@ class LiveTrialTable(Callback):
         done, running, pending = self.counts()
         eta = self.eta_s()
         elapsed = duration(time.monotonic() - self._started)
-        text = f"{done} done, {running} running, {pending} pending | elapsed {elapsed}"
+        paused = f", {len(self._paused)} paused" if self._paused else ""
+        text = f"{done} done, {running} running{paused}, {pending} pending | elapsed {elapsed}"
         return text + (f", ETA ~{duration(eta)}" if eta is not None else "")
 
     def _epoch(self, row: dict[str, Any]) -> str:
@@ -167,6 +180,7 @@ class LiveTrialTable(Callback):
 
     # ------------------------------------------------------------------ Tune hooks
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._note_paused(trials)
         again = trial.trial_id in self._rows  # a worker died (Tune restarts it) or a rung pause ended
         row = self._row(trial)
         row["status"] = "running"
@@ -178,6 +192,7 @@ class LiveTrialTable(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         if result.get("already_finished"):
             return
+        self._note_paused(trials)
         row = self._row(trial)
         row["epoch"] = int(result.get("training_iteration", 0))
         self._iterations += 1
@@ -194,6 +209,7 @@ class LiveTrialTable(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         last = trial.last_result or {}
+        self._note_paused(trials)
         row = self._row(trial)
         if last.get("already_finished"):
             row["status"] = "done before resume"

@@ -185,6 +185,20 @@ class SuccessiveHalving(HyperBandScheduler):
                         s=halvings(self._max_t_attr, self._grace, self._eta), stop_last_trials=True)
 
 
+def planned_reports(spec: Any, images: int | None) -> int | None:
+    """Reports (epochs) the whole sweep will train when that is known in advance: under ``sha``
+    (N trials to the first rung, ceil(N / rf) to the next, ...), else None (ASHA decides as it goes)."""
+    sched, n = spec.scheduler, spec.grid_size()
+    max_t = spec.max_t(images)
+    if sched.type != "sha" or max_t is None or spec.time_budget_s is not None:
+        return None
+    total, reached, alive = 0, 0, n
+    for rung in [*sha_rungs(max_t, min(sched.grace_period, max_t), sched.reduction_factor), max_t]:
+        total += alive * (rung - reached)
+        reached, alive = rung, math.ceil(alive / sched.reduction_factor)
+    return total
+
+
 PAUSING = frozenset({"sha", "hyperband"})  # schedulers that pause trials at rungs
 
 

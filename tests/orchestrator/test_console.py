@@ -124,3 +124,22 @@ def test_eta_of_the_last_trial_counts_one_slot_not_the_sweeps_throughput() -> No
     # one slot's speed (2 epochs in `elapsed`), not both slots' together (4 epochs): 2 epochs left
     # take about `elapsed`, where the sweep's throughput would say half of it
     assert eta >= 0.99 * elapsed_before
+
+
+def test_paused_trials_and_a_planned_total() -> None:
+    """Under successive halving the total epochs are known (planned), and trials Tune paused at a rung
+    are counted apart from the running ones."""
+    out = io.StringIO()
+    table = LiveTrialTable("fid128_rand", ["lr"], max_t=4, total=2, live=False, stream=out, planned=6)
+    a, b = _trial(0, lr=1e-4), _trial(1, lr=2e-4)
+    table.on_trial_start(0, [a], a)
+    table.on_trial_result(0, [a], a, {"training_iteration": 1, "fid128_rand": 5.0})
+    a.set_status(Trial.PAUSED)
+    table.on_trial_start(0, [a, b], b)
+    assert table.counts() == (0, 1, 0)
+    assert "0 done, 1 running, 1 paused, 0 pending" in out.getvalue().splitlines()[-1]
+    table.on_trial_result(0, [a, b], b, {"training_iteration": 1, "fid128_rand": 4.0})
+    eta = table.eta_s()
+    assert eta is not None
+    table.planned = None  # without a plan, every unfinished trial is assumed to run to max_t
+    assert table.eta_s() > eta

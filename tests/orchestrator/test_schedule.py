@@ -190,3 +190,12 @@ def test_successive_halving_keeps_the_best_third_whatever_the_arrival_order() ->
     epochs = reached.pop()
     by_rank = [epochs[quality.index(r)] for r in range(12)]
     assert by_rank == [8, 8, 3, 3] + [1] * 8
+
+
+def test_planned_reports_of_successive_halving(tmp_path: Path) -> None:
+    from orchestrator.schedule import planned_reports
+    from orchestrator.spec import load
+
+    spec = load(Path(__file__).resolve().parents[2] / "search_spaces" / "celeba32_cpu.yaml", check_data=False)
+    assert planned_reports(spec, None) == 12 * 1 + 4 * 2 + 2 * 5  # 30 of the grid's 96 epochs
+    assert planned_reports(_spec(tmp_path, type="asha"), 64) is None  # ASHA decides as it goes
