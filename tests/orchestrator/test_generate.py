@@ -1,7 +1,7 @@
 """`gansweep generate`: the best (or a named) trial's generator from MLflow, seeded and never clobbering.
 
 Fast tests log a real (untrained, tiny) generator the way trial.py does to a hand-made store; the
-slow test generates from one tiny real sweep.
+slow test generates from one tiny real sweep (conftest.py's `tiny_sweep`, shared with other modules).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from e2e_helpers import run_cli, store, sweep_runs, tiny_spec
+from e2e_helpers import LoggedSweep, run_cli, store, sweep_runs
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 from PIL import Image
@@ -180,33 +180,31 @@ def test_trial_without_weights_and_missing_store(fake_store: Any, tmp_path: Path
     assert result.exit_code == 2 and "no MLflow store at" in result.output and not db.exists()
 
 
-@pytest.fixture(scope="module")
-def real_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tmp = tmp_path_factory.mktemp("gen_sweep")
-    spec = tiny_spec(tmp, name="gen", **{
-        "train.epochs": 2, "scheduler": {"type": "none", "metric": "fid"},
-        "search": {"algorithm": "grid", "num_samples": 1, "params": {"conv_dim": {"grid": [8, 16]}}},
-    })
-    done = run_cli(["run", str(spec)], cwd=tmp)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return tmp
-
-
 @pytest.mark.slow
-def test_real_sweep_best_generator_is_reproducible(real_sweep: Path) -> None:
-    tmp = real_sweep
+def test_real_sweep_best_generator_is_reproducible(tiny_sweep: LoggedSweep, tmp_path: Path) -> None:
+    """On conftest.py's `tiny_sweep` (its store at <cwd>/mlruns, where `generate` looks by default)."""
+    assert tiny_sweep.returncode == 0, tiny_sweep.log[-3000:] + tiny_sweep.err[-3000:]
+    cwd = tiny_sweep.root  # the shared sweep stays as it is: every image goes to tmp_path
     digests = []
     for name, seed in (("a.png", "7"), ("b.png", "7"), ("c.png", "8")):
-        done = run_cli(["generate", "gen", "-n", "16", "-o", name, "--seed", seed], cwd=tmp, timeout=300)
+        done = run_cli(["generate", "tiny", "-n", "16", "-o", str(tmp_path / name), "--seed", seed], cwd=cwd,
+                       timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-        digests.append(hashlib.sha256((tmp / name).read_bytes()).hexdigest())
+        digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
     assert digests[0] == digests[1] != digests[2]
-    image = pixels(tmp / "a.png")
+    image = pixels(tmp_path / "a.png")
     assert image.shape == (138, 138, 3) and image.std() > 5
-    again = run_cli(["generate", "gen", "-o", "a.png"], cwd=tmp, timeout=300)
+    again = run_cli(["generate", "tiny", "-o", str(tmp_path / "a.png")], cwd=cwd, timeout=300)
     assert again.returncode == 2 and "already exists" in again.stderr
-    client = store(tmp)
-    parent, children = sweep_runs(client, "gen")
-    best = min(children, key=lambda c: min(m.value for m in client.get_metric_history(c.info.run_id,
-                                                                                   "fid128_rand")))
+    client = store(cwd)
+    parent, children = sweep_runs(client, "tiny")
+    # The best trial that has weights of its last epoch (ASHA may have stopped the best-scoring
+    # trial at a rung where its last generator was not its best, leaving no model/generator.pt).
+    def has_weights(run_id: str) -> bool:
+        return gen.GENERATOR_ARTIFACT in {a.path for a in client.list_artifacts(run_id, "model")}
+
+    with_weights = [c for c in children if has_weights(c.info.run_id)]
+    assert with_weights, "no trial logged model/generator.pt"
+    best = min(with_weights, key=lambda c: min(m.value for m in client.get_metric_history(c.info.run_id,
+                                                                                        "fid128_rand")))
     assert f"run {best.info.run_id})" in done.stdout, done.stdout
