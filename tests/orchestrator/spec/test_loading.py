@@ -88,7 +88,7 @@ def test_data_config(tmp_path: Path) -> None:
 
     cfg = demo_with(tmp_path, seed=7).data_config()
     assert isinstance(cfg, DataConfig)
-    assert (cfg.source, cfg.image_size, cfg.count, cfg.seed, cfg.path) == ("synthetic", 32, 6000, 7, None)
+    assert (cfg.source, cfg.image_size, cfg.count, cfg.seed, cfg.path) == ("synthetic", 32, 4000, 7, None)
     folder = tmp_path / "imgs"
     folder.mkdir()
     celeba = load(REPO / "search_spaces" / "celeba.yaml", {"data.path": str(folder)}, check_data=False)

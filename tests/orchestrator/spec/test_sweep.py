@@ -29,7 +29,7 @@ def test_base_train_config_is_the_trials_starting_point() -> None:
     spec = load(REPO / "search_spaces" / "demo.yaml")
     base = spec.base_train_config()
     assert isinstance(base, TrainConfig)
-    assert (base.conv_dim, base.epochs, base.image_size, base.seed) == (16, 10, 32, 0)
+    assert (base.conv_dim, base.epochs, base.image_size, base.seed) == (16, 6, 32, 0)
     assert (base.ema, base.ema_kimg) == (TrainConfig.ema, TrainConfig.ema_kimg)  # one set of defaults
 
 
@@ -83,8 +83,8 @@ def test_scheduler_metric_resolution(tmp_path: Path) -> None:
 def test_max_t(tmp_path: Path) -> None:
     assert demo_with(tmp_path, scheduler__max_t=3).max_t() == 3
     spec = demo_with(tmp_path, train__report_every_images=2000)
-    assert spec.max_t() == 10 * 3  # 6000 synthetic images / 2000 per report, 10 epochs
-    assert spec.max_t(images=4000) == 10 * 2
+    assert spec.max_t() == 6 * 2  # 4000 synthetic images / 2000 per report, 6 epochs
+    assert spec.max_t(images=6000) == 6 * 3
 
 
 def test_metric_name_rule_is_trainers_metrics() -> None:
