@@ -171,13 +171,32 @@ class SuccessiveHalving(HyperBandScheduler):
     unpausing; trials resume from their rung checkpoint.
 
     Every trial must be created up front (a paused trial holds no slot): the concurrency limit is
-    then Ray's resources, not the searcher (``orchestrator.tune``, ``orchestrator.space``).
+    then Ray's resources, not the searcher (``orchestrator.tune``, ``orchestrator.space``). On
+    ``--resume`` the trials that had ended stay out of the bracket; the bracket keeps its size, so
+    the unfinished ones are cut no harder than in the first run.
     """
 
     def __init__(self, *, num_trials: int, grace_period: int, **kwargs: Any) -> None:
         super().__init__(stop_last_trials=True, **kwargs)
         self._num_trials = max(1, num_trials)
         self._grace = grace_period
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        # Tuner.restore starts from a fresh scheduler and re-adds every trial; one that had already
+        # ended would sit in the bracket without ever reporting, so no rung would complete (a hang).
+        # The unfinished trials of a resumed sweep are halved among themselves.
+        if trial.status in ("TERMINATED", "ERROR"):
+            return
+        super().on_trial_add(tune_controller, trial)
+
+    def _process_bracket(self, tune_controller: Any, bracket: _Bracket) -> str:
+        # A trial restored by --resume may already be past the next rung; Tune's bracket then keeps
+        # it paused forever (it unpauses only trials short of the rung). Decide every rung that all
+        # live trials have already passed, now.
+        action = super()._process_bracket(tune_controller, bracket)
+        while action != TrialScheduler.STOP and bracket.current_trials() and bracket.cur_iter_done():
+            action = super()._process_bracket(tune_controller, bracket)
+        return action
 
     def _create_bracket(self, s: int) -> _Bracket:
         return _Bracket(time_attr=self._time_attr, max_trials=self._num_trials, init_t_attr=self._grace,

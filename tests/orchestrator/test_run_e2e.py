@@ -56,8 +56,13 @@ def test_sweep_records_every_trial_and_asha_stops_some(tiny_sweep: LoggedSweep) 
 
 
 def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -> None:
-    # 4 trials, 2 at a time: when one has ended, one is still running and one has not started.
-    spec = tiny_spec(tmp_path, name="killed", **{"train.epochs": 3, "search.num_samples": 2})
+    # 4 trials, 2 at a time, under the default scheduler (sha: halving 4 -> 2 -> 1 at epochs 1 and 2):
+    # killed once a trial has ended, i.e. while the others are paused at a rung or still training.
+    # The resumed sweep must not wait for the ended trials at a rung (they never report again).
+    spec = tiny_spec(tmp_path, name="killed", **{
+        "train.epochs": 3, "search.num_samples": 2,
+        "scheduler": {"type": "sha", "metric": "fid", "grace_period": 1, "reduction_factor": 2},
+    })
     env = {**os.environ}
     proc = subprocess.Popen(
         [*GANSWEEP, "run", str(spec)], cwd=tmp_path, env=env, start_new_session=True,

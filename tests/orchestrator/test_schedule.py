@@ -199,3 +199,31 @@ def test_planned_reports_of_successive_halving(tmp_path: Path) -> None:
     spec = load(Path(__file__).resolve().parents[2] / "search_spaces" / "celeba32_cpu.yaml", check_data=False)
     assert planned_reports(spec, None) == 12 * 1 + 4 * 2 + 2 * 5  # 30 of the grid's 96 epochs
     assert planned_reports(_spec(tmp_path, type="asha"), 64) is None  # ASHA decides as it goes
+
+
+def test_successive_halving_decides_the_rungs_a_resumed_trial_has_already_passed() -> None:
+    """After --resume, trials come back from checkpoints past the rung the fresh bracket waits at.
+    Tune's bracket would keep them paused forever (the hang this guards against); here the passed
+    rungs are decided at once. The trial that had ended before the resume takes no part."""
+    from ray.tune.experiment import Trial
+
+    from benchmarks.asha_replay import _Controller, _SimTrial
+    from orchestrator.schedule import SuccessiveHalving
+
+    sha = SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, metric="fid", mode="min", max_t=4, grace_period=1,
+                            reduction_factor=2, num_trials=4)  # rungs 1, 2, then 4; 4 -> 2 -> 1 trials
+    ctl = _Controller(sha)
+    ended, a, b = _SimTrial(0), _SimTrial(1), _SimTrial(2)
+    ended.status = Trial.TERMINATED
+    for t in (ended, a, b):
+        ctl.trials.append(t)
+        sha.on_trial_add(ctl, t)
+    decisions = []
+    for trial, fid in ((a, 1.0), (b, 2.0)):  # both resumed from their epoch-2 checkpoints
+        assert sha.choose_trial_to_run(ctl) is trial
+        trial.status = Trial.RUNNING
+        decision = sha.on_trial_result(ctl, trial, {"fid": fid, SIGNAL_STEP_KEY: 3})
+        trial.status = Trial.TERMINATED if decision == TrialScheduler.STOP else Trial.PAUSED
+        decisions.append(decision)
+    assert decisions == [TrialScheduler.PAUSE, TrialScheduler.STOP]  # rung 2 cut b (worse)
+    assert sha.choose_trial_to_run(ctl) is a  # a goes on to epoch 4
