@@ -16,7 +16,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
 from .config import TrainConfig
 
@@ -174,5 +173,7 @@ def images_to_grid(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
     """Float NCHW images in [-1, 1] -> one uint8 HxWx3 grid (square-ish, 2 px padding) for logging."""
     images = images.detach().float().cpu().clamp_(-1, 1).add_(1).mul_(127.5)
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
+    from torchvision.utils import make_grid  # here: importing torchvision costs ~2 s per process
+
     grid = make_grid(images, nrow=nrow, padding=2, pad_value=0.0)
     return grid.round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
