@@ -84,6 +84,7 @@ def test_successive_halving_pauses_halves_and_resumes_within_the_limit(tmp_path:
 
     # Tune's timestamps are whole seconds, too coarse for these epochs; the process is exact: with
     # room for one trial Ray keeps one (reused) actor, while two trials at once need two processes
+    # (MLflow above holds every epoch; Tune's files can miss a line of a trial it paused and resumed)
     spans = _epoch_spans(tmp_path / "runs")
-    assert len(spans) == 7, spans
+    assert len({trial for _, _, trial, _ in spans}) == 4, spans
     assert len({pid for *_, pid in spans}) == 1, f"epochs ran in more than one process at a time: {spans}"
