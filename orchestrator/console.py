@@ -14,6 +14,7 @@ import time
 from typing import IO, Any
 
 from ray.tune import Callback
+from ray.tune.experiment import Trial
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -109,7 +110,7 @@ class LiveTrialTable(Callback):
 
     def _note_paused(self, trials: list) -> None:
         """Tune has no pause hook; every hook gets the trial list, whose statuses say who is paused."""
-        self._paused = {t.trial_id for t in trials if getattr(t, "status", None) == "PAUSED"}
+        self._paused = {t.trial_id for t in trials if getattr(t, "status", None) == Trial.PAUSED}
 
     def eta_s(self) -> float | None:
         """Estimated time left if every unfinished trial runs to max_t (ASHA usually cuts some).

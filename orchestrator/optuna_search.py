@@ -20,11 +20,9 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.schedule import searcher_limit, tuner_metric
+from orchestrator.schedule import FINAL_KEY, searcher_limit, tuner_metric
 from orchestrator.space import SEED_KEY, grid_points, trial_seed, tune_domain
 from orchestrator.spec import SweepSpec
-
-FINAL_KEY = "final"  # orchestrator.trial.FINAL_KEY: 1.0 on a trial's last report (trained out or diverged)
 
 
 def startup_trials(spec: SweepSpec) -> int:

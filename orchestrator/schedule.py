@@ -30,10 +30,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 from ray.tune.schedulers.hyperband import _Bracket
 
 SIGNAL_STEP_KEY = "signal_step"  # report index of the latest fresh evaluation: the schedulers' time_attr
+FINAL_KEY = "final"  # 1.0 on a trial's last report (trained out or diverged): searchers tell it from a stop
 SIGNAL_SUFFIX = {"raw": "", "best": "_best", "smoothed": "_smooth"}
 SIGNAL_FILE = "decision_signal.json"  # the signal state inside a trial checkpoint (resumes continue it)
 
@@ -185,7 +187,7 @@ class SuccessiveHalving(HyperBandScheduler):
         # Tuner.restore starts from a fresh scheduler and re-adds every trial; one that had already
         # ended would sit in the bracket without ever reporting, so no rung would complete (a hang).
         # The unfinished trials of a resumed sweep are halved among themselves.
-        if trial.status in ("TERMINATED", "ERROR"):
+        if trial.status in (Trial.TERMINATED, Trial.ERROR):
             return
         super().on_trial_add(tune_controller, trial)
 

@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 from ray import tune
 
-from orchestrator.schedule import DecisionSignal
+from orchestrator.schedule import FINAL_KEY, DecisionSignal
 from trainers.config import TrainConfig
 from trainers.loop import train
 from trainers.metrics import build_metric
@@ -46,7 +46,6 @@ CONFIG_FILE = "trial_config.json"  # {"config", "spec", "best", "final"}
 # result keys
 GRID_KEY = "grid_png"  # PNG bytes of the report's sample grid (removed by the writer)
 DIVERGED_KEY = "diverged"  # str: why training diverged; that result's metric is the worst value
-FINAL_KEY = "final"  # 1.0 on the trial's last report (training done or diverged)
 NODE_KEY = "node_id"
 NOT_METRICS = frozenset({GRID_KEY, DIVERGED_KEY, FINAL_KEY, NODE_KEY})  # result keys that are no metric
 # artifact names under the trial's MLflow "model/" folder, by checkpoint file
