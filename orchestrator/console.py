@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from orchestrator.record.names import short_trial_id
+from orchestrator.record.names import FINAL_KEY, short_trial_id
 from orchestrator.schedule import planned_reports
 from orchestrator.spec.sections import SCHEDULER_NAMES
 
@@ -217,7 +217,7 @@ class LiveTrialTable(Callback):
         elif last.get("diverged"):
             row["status"] = "diverged"
         else:
-            row["status"] = "completed" if last.get("final") else f"stopped@{row['epoch']}"
+            row["status"] = "completed" if last.get(FINAL_KEY) else f"stopped@{row['epoch']}"
         event = {
             "done before resume": "was done before the resume",
             "diverged": f"diverged at epoch {row['epoch']}",

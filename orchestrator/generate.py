@@ -21,13 +21,11 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from torch import nn
 
+from orchestrator.record import names
 from orchestrator.record.names import TAG_KIND, TAG_TRIAL
 from orchestrator.report import ReportError, build_report, find_sweep, open_store, short_trial_id
 from trainers.config import TrainConfig
 from trainers.models import build_generator, images_to_grid
-
-GENERATOR_ARTIFACT = "model/generator.pt"  # weights after the trial's last epoch
-BEST_ARTIFACT = "model/best_generator.pt"  # weights of the epoch with the best metric
 
 
 class GenerateError(ReportError):
@@ -46,15 +44,15 @@ def resolve_target(client: MlflowClient, ref: str) -> Target:
         run = client.get_run(ref)
     except Exception:  # noqa: BLE001 - not a run id: a sweep name
         run = None
-    if run is not None and run.data.tags.get(TAG_KIND) != "sweep":
+    if run is not None and run.data.tags.get(TAG_KIND) != names.KIND_SWEEP:
         trial = short_trial_id(run.data.tags.get(TAG_TRIAL, run.info.run_name))
         return Target(run.info.run_id, f"trial {trial} (run {run.info.run_id})")
     sweep = find_sweep(client, ref)
     report = build_report(client, sweep)
-    metric_col = f"best_{sweep.metric}"
+    metric_col = names.best_key(sweep.metric)
     for _, row in report.table.dropna(subset=[metric_col]).iterrows():
-        artifacts = {a.path for a in client.list_artifacts(row["run_id"], "model")}
-        if GENERATOR_ARTIFACT in artifacts:
+        artifacts = {a.path for a in client.list_artifacts(row["run_id"], names.MODEL_DIR)}
+        if names.GENERATOR in artifacts:
             return Target(
                 row["run_id"],
                 f"best trial {row['trial']} of sweep {sweep.name} ({sweep.metric}={row[metric_col]:.4g}, "
@@ -66,8 +64,8 @@ def resolve_target(client: MlflowClient, ref: str) -> Target:
 def load_generator(client: MlflowClient, run_id: str, last: bool = False) -> tuple[nn.Module, TrainConfig]:
     """Download a trial's generator (best epoch, or the last with `last`) and rebuild it on CPU."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    artifacts = {a.path for a in client.list_artifacts(run_id, "model")}
-    wanted = GENERATOR_ARTIFACT if last or BEST_ARTIFACT not in artifacts else BEST_ARTIFACT
+    artifacts = {a.path for a in client.list_artifacts(run_id, names.MODEL_DIR)}
+    wanted = names.GENERATOR if last or names.BEST_GENERATOR not in artifacts else names.BEST_GENERATOR
     if wanted not in artifacts:
         raise GenerateError(f"run {run_id} has no {wanted} (did it fail before its first epoch?)")
     with tempfile.TemporaryDirectory(prefix="gansweep-gen-") as tmp:

@@ -20,7 +20,8 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.schedule import FINAL_KEY, searcher_limit, tuner_metric
+from orchestrator.record.names import FINAL_KEY
+from orchestrator.schedule import searcher_limit, tuner_metric
 from orchestrator.space import SEED_KEY, grid_points, trial_seed, tune_domain
 from orchestrator.spec import SweepSpec
 

@@ -28,7 +28,6 @@ from trainers import metrics
 
 FINAL_NOISE_SEED = 12345  # the same latents for every re-measured trial: a paired comparison
 DEFAULT_FINAL_SAMPLES = 10000
-FINAL_METRIC_TAG = "gansweep.final_metric"  # on the parent: the name of the re-measured metric
 
 
 def final_samples(spec: SweepSpec, images: int) -> int:
@@ -46,7 +45,8 @@ def top_trials(client: MlflowClient, experiment_id: str, parent_run_id: str, met
     )
 
     def best(run: Any) -> float:
-        values = [run.data.metrics.get(key) for key in (names.best_key(metric), f"{metric}_best", metric)]
+        keys = (names.best_key(metric), names.signal_key(metric, "best"), metric)
+        values = [run.data.metrics.get(key) for key in keys]
         finite = [v for v in values if v is not None and math.isfinite(v)]
         return min(finite) if finite else math.inf
 
@@ -86,12 +86,12 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
                                   weights=spec.metrics.weights, device=device, kid=False,
                                   batch_size=spec.metrics.batch_size)
     name = metric.names[0]
-    key = f"final_{name}"
+    key = names.final_key(name)
     out: dict[str, float] = {}
     for run in top:
         model, cfg = load_generator(client, run.info.run_id)
         value = float(metric(seeded_sampler(model, cfg.z_dim, device))[name])
         client.log_metric(run.info.run_id, key, value)
         out[run.info.run_id] = value
-    client.set_tag(parent_run_id, FINAL_METRIC_TAG, key)
+    client.set_tag(parent_run_id, names.TAG_FINAL_METRIC, key)
     return out

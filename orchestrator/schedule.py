@@ -34,17 +34,10 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 from ray.tune.schedulers.hyperband import _Bracket
 
+from orchestrator.record.names import SIGNAL_SUFFIX, signal_key
+
 SIGNAL_STEP_KEY = "signal_step"  # report index of the latest fresh evaluation: the schedulers' time_attr
-FINAL_KEY = "final"  # 1.0 on a trial's last report (trained out or diverged): searchers tell it from a stop
-SIGNAL_SUFFIX = {"raw": "", "best": "_best", "smoothed": "_smooth"}
 SIGNAL_FILE = "decision_signal.json"  # the signal state inside a trial checkpoint (resumes continue it)
-
-
-def signal_key(metric: str, signal: str) -> str:
-    """The result key of ``signal`` for ``metric``: ``fid2k_rand`` -> ``fid2k_rand_best`` / ``_smooth``."""
-    if signal not in SIGNAL_SUFFIX:
-        raise ValueError(f"unknown decision signal {signal!r} (expected one of {', '.join(SIGNAL_SUFFIX)})")
-    return metric + SIGNAL_SUFFIX[signal]
 
 
 @dataclass(frozen=True)

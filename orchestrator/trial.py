@@ -32,7 +32,9 @@ import torch
 from PIL import Image
 from ray import tune
 
-from orchestrator.schedule import FINAL_KEY, DecisionSignal
+from orchestrator.record import names
+from orchestrator.record.names import FINAL_KEY
+from orchestrator.schedule import DecisionSignal
 from trainers.config import TrainConfig
 from trainers.loop import train
 from trainers.metrics import build_metric
@@ -40,17 +42,17 @@ from trainers.results import EpochReport, TrainingDiverged
 
 # checkpoint files
 STATE_FILE = "state.pt"  # resume state (G, D, EMA, optimizers, RNG, progress)
-BEST_GENERATOR_FILE = "best_generator.pt"  # {"config", "generator", "step", "value"}: best epoch so far
-GENERATOR_FILE = "generator.pt"  # same format: the generator at this checkpoint's report
-CONFIG_FILE = "trial_config.json"  # {"config", "spec", "best", "final"}
+BEST_GENERATOR_FILE = names.BEST_GENERATOR_NAME  # {"config", "generator", "step", "value"}: best epoch so far
+GENERATOR_FILE = names.GENERATOR_NAME  # same format: the generator at this checkpoint's report
+CONFIG_FILE = names.TRIAL_CONFIG_NAME  # {"config", "spec", "best", "final"}
 # result keys
 GRID_KEY = "grid_png"  # PNG bytes of the report's sample grid (removed by the writer)
 DIVERGED_KEY = "diverged"  # str: why training diverged; that result's metric is the worst value
 NODE_KEY = "node_id"
 NOT_METRICS = frozenset({GRID_KEY, DIVERGED_KEY, FINAL_KEY, NODE_KEY})  # result keys that are no metric
 # artifact names under the trial's MLflow "model/" folder, by checkpoint file
-MODEL_ARTIFACTS = {BEST_GENERATOR_FILE: "best_generator.pt", GENERATOR_FILE: "generator.pt",
-                   CONFIG_FILE: "trial_config.json"}
+MODEL_ARTIFACTS = {BEST_GENERATOR_FILE: names.BEST_GENERATOR_NAME, GENERATOR_FILE: names.GENERATOR_NAME,
+                   CONFIG_FILE: names.TRIAL_CONFIG_NAME}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from orchestrator.cluster.probe import (
     is_http,
     job_client,
 )
+from orchestrator.record import names
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -224,7 +225,7 @@ def submit_sweep(
                 entrypoint=entrypoint,
                 submission_id=submission_id,
                 runtime_env={"working_dir": str(directory), "env_vars": {"PYTHONUNBUFFERED": "1", **env}},
-                metadata={"gansweep.sweep": spec.name, "gansweep.spec_hash": spec.spec_hash},
+                metadata={names.TAG_SWEEP: spec.name, names.TAG_SPEC_HASH: spec.spec_hash},
             )
         except (RuntimeError, ConnectionError, ValueError) as err:
             raise ClusterError(f"the Ray Jobs API at {url} refused the job: {first_line(err)}") from None
@@ -306,7 +307,7 @@ def jobs(address: str) -> None:
         started = ""
         if job.start_time:
             started = datetime.fromtimestamp(job.start_time / 1000).strftime("%Y-%m-%d %H:%M:%S")
-        sweep = (job.metadata or {}).get("gansweep.sweep", "-")
+        sweep = (job.metadata or {}).get(names.TAG_SWEEP, "-")
         message = first_line(Exception(job.message)) if job.message else ""
         status = str(job.status).split(".")[-1]
         name = job.submission_id or job.job_id or "?"

@@ -10,7 +10,9 @@ from typing import Any
 
 # Our tags (gansweep.*): what kind of run, which sweep/trial, how it ended.
 TAG_SWEEP = "gansweep.sweep"
-TAG_KIND = "gansweep.kind"  # "sweep" | "trial"
+TAG_KIND = "gansweep.kind"  # KIND_SWEEP | KIND_TRIAL
+KIND_SWEEP = "sweep"  # the parent run
+KIND_TRIAL = "trial"  # a child run
 TAG_TRIAL = "gansweep.trial_id"
 TAG_STATUS = "gansweep.status"  # running | completed | stopped | failed
 TAG_DETAIL = "gansweep.status_detail"
@@ -25,6 +27,7 @@ TAG_PROTOCOL = "gansweep.protocol"  # the protocol dict as JSON
 TAG_BEST_RUN = "gansweep.best_run_id"  # on the parent: the child run holding the sweep's best
 TAG_BEST_TRIAL = "gansweep.best_trial_id"
 TAG_BEST_EPOCH = "gansweep.best_epoch"
+TAG_FINAL_METRIC = "gansweep.final_metric"  # on the parent: the `final_key` of the re-measured metric
 
 # MLflow's own tags: the UI shows them in its Source/Version columns and the run page.
 PARENT = "mlflow.parentRunId"
@@ -35,9 +38,14 @@ SOURCE_TYPE = "mlflow.source.type"
 # Images logged with `log_image(key=..., step=epoch)`: MLflow's image slider on the run page.
 SAMPLES_KEY = "samples"  # the fixed-noise grid of each epoch, on every child
 REAL_KEY = "real_images"  # a grid of real training images, on the parent, for comparison
-MODEL_DIR = "model"
-BEST_GENERATOR = "model/best_generator.pt"  # {"config", "generator", "epoch", "metric", "value"}
-GENERATOR = "model/generator.pt"  # the last epoch's generator, when the trial exposes it
+MODEL_DIR = "model"  # a trial's artifact folder; its files, by name:
+BEST_GENERATOR_NAME = "best_generator.pt"  # {"config", "generator", "epoch", "metric", "value"}
+GENERATOR_NAME = "generator.pt"  # the last epoch's generator, when the trial exposes it
+TRIAL_CONFIG_NAME = "trial_config.json"  # {"config", "spec", "best", "final"}
+BEST_GENERATOR = f"{MODEL_DIR}/{BEST_GENERATOR_NAME}"  # artifact paths, as `list_artifacts` gives them
+GENERATOR = f"{MODEL_DIR}/{GENERATOR_NAME}"
+SPEC_DIR = "spec"  # the parent's artifact folder: the spec file, resolved spec, real statistics
+SPEC_PARAM_PREFIX = "spec."  # the parent's params: the resolved spec, flattened (`spec.train.lr`)
 
 # The saved view of the runs table (MLflow's "shared view": an experiment tag the UI reads when the
 # URL carries `viewStateShareKey=<key>`): opens on best FID, the swept params, status.
@@ -61,12 +69,39 @@ def short_trial_id(trial_id: str) -> str:
     return trial_id.rsplit("_", 1)[-1]
 
 
+BEST_PREFIX = "best_"
+FINAL_PREFIX = "final_"
+BEST_EPOCH = f"{BEST_PREFIX}epoch"  # on a child: the step of `best_key(metric)`
+
+# Tune result keys (also logged as metrics): a trial's last report carries FINAL_KEY; beside the raw
+# metric a trial reports its decision signals (`signal_key`), which the schedulers judge.
+FINAL_KEY = "final"  # 1.0 on a trial's last report (trained out or diverged): searchers tell it from a stop
+SIGNAL_SUFFIX = {"raw": "", "best": "_best", "smoothed": "_smooth"}
+
+
 def best_key(metric: str) -> str:
-    """`best_<metric>`: on a child the best value so far, on the parent the sweep's best."""
-    return f"best_{metric}"
+    """`best_<metric>`: on a child the best value so far, on the parent the sweep's best.
+
+    Report tables name their best-value column the same way.
+    """
+    return f"{BEST_PREFIX}{metric}"
 
 
-BEST_EPOCH = "best_epoch"
+def final_key(metric: str) -> str:
+    """`final_<metric>`: a trial's re-measured value at the end of the sweep (`orchestrator.remeasure`)."""
+    return f"{FINAL_PREFIX}{metric}"
+
+
+def final_metric(key: str) -> str | None:
+    """The metric a `final_key` names (`final_fid10k_rand` -> `fid10k_rand`); None for any other key."""
+    return key.removeprefix(FINAL_PREFIX) if key.startswith(FINAL_PREFIX) and key != FINAL_PREFIX else None
+
+
+def signal_key(metric: str, signal: str) -> str:
+    """The result key of ``signal`` for ``metric``: ``fid2k_rand`` -> ``fid2k_rand_best`` / ``_smooth``."""
+    if signal not in SIGNAL_SUFFIX:
+        raise ValueError(f"unknown decision signal {signal!r} (expected one of {', '.join(SIGNAL_SUFFIX)})")
+    return metric + SIGNAL_SUFFIX[signal]
 
 
 def chartable(result: dict[str, Any]) -> dict[str, float]:

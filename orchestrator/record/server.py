@@ -49,7 +49,7 @@ def latest_sweep_experiment(uri: str) -> str | None:
     ids = [e.experiment_id for e in client.search_experiments()]
     if not ids:
         return None
-    runs = client.search_runs(ids, filter_string=f"tags.`{names.TAG_KIND}` = 'sweep'",
+    runs = client.search_runs(ids, filter_string=f"tags.`{names.TAG_KIND}` = '{names.KIND_SWEEP}'",
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.experiment_id if runs else None
 

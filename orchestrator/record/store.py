@@ -165,7 +165,7 @@ def start_sweep_run(
             **source_tags(spec),
             **protocol_tags(info),
             names.TAG_SWEEP: spec.name,
-            names.TAG_KIND: "sweep",
+            names.TAG_KIND: names.KIND_SWEEP,
             names.TAG_METRIC: spec.asha_metric,
             names.TAG_BACKBONE: spec.metrics.backbone,
             names.TAG_SPEC_HASH: spec.spec_hash,
@@ -174,7 +174,7 @@ def start_sweep_run(
     )
     run_id = run.info.run_id
     resolved = spec.resolved()
-    params = names.flat_params(resolved, "spec.")
+    params = names.flat_params(resolved, names.SPEC_PARAM_PREFIX)
     client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
     dataset = dataset_input(spec, info)
     if dataset is not None:
@@ -186,10 +186,10 @@ def start_sweep_run(
     with tempfile.TemporaryDirectory() as directory:
         Path(directory, "resolved_spec.json").write_text(json.dumps(resolved, indent=2, default=str))
         Path(directory, "real_stats.json").write_text(json.dumps(info, indent=2, default=str))
-        client.log_artifact(run_id, str(Path(directory, "resolved_spec.json")), "spec")
-        client.log_artifact(run_id, str(Path(directory, "real_stats.json")), "spec")
+        client.log_artifact(run_id, str(Path(directory, "resolved_spec.json")), names.SPEC_DIR)
+        client.log_artifact(run_id, str(Path(directory, "real_stats.json")), names.SPEC_DIR)
     if spec.source_path is not None and Path(spec.source_path).exists():
-        client.log_artifact(run_id, str(spec.source_path), "spec")
+        client.log_artifact(run_id, str(spec.source_path), names.SPEC_DIR)
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state = {"parent_run_id": run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}
     state_file.write_text(json.dumps(state))
@@ -221,7 +221,8 @@ def finished_trials(client: MlflowClient, parent_run_id: str) -> int:
     run = client.get_run(parent_run_id)
     children = client.search_runs(
         [run.info.experiment_id],
-        filter_string=f"tags.`{names.PARENT}` = '{parent_run_id}' and tags.`{names.TAG_KIND}` = 'trial'",
+        filter_string=f"tags.`{names.PARENT}` = '{parent_run_id}' "
+                      f"and tags.`{names.TAG_KIND}` = '{names.KIND_TRIAL}'",
         max_results=10_000,
     )
     return sum(1 for c in children if c.data.tags.get(names.TAG_STATUS, "running") != "running")

@@ -160,7 +160,7 @@ class MLflowTrialLogger(Callback):
                 **self.run_tags,
                 names.PARENT: self.parent_run_id,
                 names.TAG_SWEEP: self.sweep,
-                names.TAG_KIND: "trial",
+                names.TAG_KIND: names.KIND_TRIAL,
                 names.TAG_TRIAL: trial.trial_id,
                 names.TAG_STATUS: "running",
                 names.TAG_METRIC: self.metric,
@@ -228,7 +228,7 @@ class MLflowTrialLogger(Callback):
         if diverged:
             self._finish(trial, run_id, "failed", f"failed: diverged: {diverged}", "FAILED")
             return
-        if last.get("final"):
+        if last.get(names.FINAL_KEY):
             status, detail = "completed", f"completed {epochs} epochs"
         else:
             status, detail = "stopped", f"stopped early by {self.scheduler} at epoch {epochs}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchestrator.record.names import best_key
 from orchestrator.report.build import SweepReport
 from orchestrator.report.records import ReportError, Sweep
 from orchestrator.report.tables import rank
@@ -88,7 +89,7 @@ def sweep_summary(reports: list[SweepReport]) -> pd.DataFrame:
     """One line per sweep: best and median best value, and how its trials ended."""
     rows = []
     for rep in reports:
-        scores = rep.table[f"best_{rep.sweep.metric}"].dropna()
+        scores = rep.table[best_key(rep.sweep.metric)].dropna()
         status = rep.table["status"].astype(str)
         rows.append({
             "sweep": rep.sweep.name,

@@ -17,6 +17,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
+from orchestrator.record.names import best_key
 from orchestrator.report.effects import MIN_TRIALS, is_log, is_sampled
 from orchestrator.report.plots import _save, _sort_key, plain_log_axis
 from orchestrator.report.records import Sweep
@@ -48,7 +49,7 @@ def param_effects(table: pd.DataFrame, sweep: Sweep, budget: int | None, path: P
 def param_effects_figure(table: pd.DataFrame, sweep: Sweep, budget: int | None) -> Figure | None:
     """The figure of `param_effects` (one panel per swept param), for saving or inspecting."""
     metric = sweep.metric
-    best_col, budget_col = f"best_{metric}", f"budget_{metric}"
+    best_col, budget_col = best_key(metric), f"budget_{metric}"
     params = [p for p in sweep.swept if p in table.columns]
     if not params or table[best_col].dropna().empty:
         return None
@@ -102,7 +103,7 @@ def param_effects_figure(table: pd.DataFrame, sweep: Sweep, budget: int | None) 
 def parallel_coordinates(table: pd.DataFrame, sweep: Sweep, path: Path) -> Path | None:
     """One line per trial through its params to its best value, coloured by that value."""
     metric = sweep.metric
-    best_col = f"best_{metric}"
+    best_col = best_key(metric)
     part = table[np.isfinite(pd.to_numeric(table[best_col], errors="coerce"))]
     params = [p for p in sweep.swept if p in part.columns and part[p].notna().all()]
     if len(part) < 2 or not params:

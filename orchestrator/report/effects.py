@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orchestrator.record.names import best_key
 from orchestrator.report.records import SAMPLED_KINDS, Sweep
 
 MIN_TRIALS = 3  # fewer trials per value: a note in the effects table
@@ -61,7 +62,7 @@ def param_effects(table: pd.DataFrame, sweep: Sweep) -> dict[str, pd.DataFrame]:
     """For each swept param, per value (or bin): trials, stopped, failed, best / median at best,
     best / median at the common budget, the best trial, and a note when there are too few trials."""
     metric = sweep.metric
-    best_col, budget_col = f"best_{metric}", f"budget_{metric}"
+    best_col, budget_col = best_key(metric), f"budget_{metric}"
     effects: dict[str, pd.DataFrame] = {}
     for param in sweep.swept:
         if param not in table.columns:
@@ -88,7 +89,7 @@ def param_effects(table: pd.DataFrame, sweep: Sweep) -> dict[str, pd.DataFrame]:
         best_idx = frame.dropna(subset=[best_col]).groupby("group", observed=True)[best_col].idxmin()
         out["best_trial"] = best_idx.map(frame["trial"]).reindex(out.index)
         out = out.rename(columns={"best": best_col, "median": f"median_{metric}",
-                                  "budget_best": f"best_{metric}_at_budget",
+                                  "budget_best": f"{best_key(metric)}_at_budget",
                                   "budget_median": f"median_{metric}_at_budget"})
         out["note"] = [f"n<{MIN_TRIALS}" if n < MIN_TRIALS else "" for n in out["trials"]]
         out = out.rename_axis(param).reset_index()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.report import effect_plots, plots
 from orchestrator.report.build import SweepReport, build_report
 from orchestrator.report.records import Sweep, TrialRecord, find_sweep
@@ -130,7 +131,7 @@ def _mosaic(client: MlflowClient, report: SweepReport, path: Path, tmp: Path) ->
     mislead, so they come after every completed trial and their title says STOPPED.
     """
     metric = report.sweep.metric
-    ranked = report.table.dropna(subset=[f"best_{metric}"])
+    ranked = report.table.dropna(subset=[best_key(metric)])
     done = ranked["status"].astype(str) == "completed"
     ranked = pd.concat([ranked[done], ranked[~done]]).head(TOP_GRIDS)
     tiles: list[tuple[str, Any]] = []
@@ -142,8 +143,8 @@ def _mosaic(client: MlflowClient, report: SweepReport, path: Path, tmp: Path) ->
         if image is None:
             continue
         params = ", ".join(f"{p}={cell(row[p])}" for p in report.sweep.swept if p in row)
-        best, last = cell(row[f"best_{metric}"]), cell(row[f"last_{metric}"])
-        title = f"#{row['rank']} trial {row['trial']}: best {metric}={best} @ epoch {row['best_epoch']}"
+        best, last = cell(row[best_key(metric)]), cell(row[f"last_{metric}"])
+        title = f"#{row['rank']} trial {row['trial']}: best {metric}={best} @ epoch {row[BEST_EPOCH]}"
         status = "completed" if row["status"] == "completed" else f"{str(row['status']).upper()}"
         tiles.append((f"{title}\n{status}: last {last}, samples of epoch {row['epochs']}\n{params}", image))
         marked.append(row["status"] != "completed")

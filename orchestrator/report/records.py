@@ -19,6 +19,7 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from orchestrator.record import names
 from orchestrator.record.names import (
     PARENT,
     TAG_BACKBONE,
@@ -33,9 +34,12 @@ from orchestrator.record.names import (
     TAG_TRIAL,
     short_trial_id,
 )
+from trainers.metric_names import parse_metric_name
 
 # Per-epoch values a report reads; everything else a trial logs is left in MLflow.
 CURVES = ("d_loss", "g_loss", "epoch_s", "eval_s", "img_per_s", "time_total_s")
+SEARCH_PARAMS = f"{names.SPEC_PARAM_PREFIX}search.params."  # the parent's params: the search space
+BASE_CONFIG = tuple(f"{names.SPEC_PARAM_PREFIX}{section}." for section in ("model", "train"))  # fixed values
 SAMPLED_KINDS = ("uniform", "loguniform", "randint", "lograndint", "quniform", "qloguniform")
 
 
@@ -61,7 +65,13 @@ class Sweep:
     @property
     def kid_metric(self) -> str | None:
         """The KID of the same protocol (`fid1k_rand` -> `kid1k_rand`), if the metric is a FID."""
-        return self.metric.replace("fid", "kid", 1) if self.metric.startswith("fid") else None
+        return kid_of(self.metric)
+
+
+def kid_of(metric: str) -> str | None:
+    """The KID measured the same way as `metric` (`fid1k_rand` -> `kid1k_rand`); None if not a FID."""
+    parsed = parse_metric_name(metric)
+    return parsed.with_kind("kid") if parsed is not None and parsed.kind == "fid" else None
 
 
 @dataclass
@@ -90,15 +100,21 @@ class TrialRecord:
         return max(steps, default=0)
 
     def final(self, metric: str) -> tuple[str, float] | None:
-        """The re-measured end-of-sweep value (`final_<metric>`, or a `final_` of a larger sample)."""
-        exact = f"final_{metric}"
+        """The re-measured end-of-sweep value (`final_<metric>`, or the `final_` of the same kind at
+        another sample size: re-measurement uses a larger one)."""
+        exact = names.final_key(metric)
         if _finite(self.latest.get(exact)):
             return exact, float(self.latest[exact])
-        family = metric.split("_", 1)[0].rstrip("0123456789k")  # fid1k_rand -> fid
+        kind = _kind(metric)
         for key in sorted(self.latest):
-            if key.startswith(f"final_{family}") and _finite(self.latest[key]):
+            if kind and _kind(names.final_metric(key)) == kind and _finite(self.latest[key]):
                 return key, float(self.latest[key])
         return None
+
+
+def _kind(metric: str | None) -> str | None:
+    parsed = parse_metric_name(metric) if metric else None
+    return parsed.kind if parsed is not None else None
 
 
 def _finite(value: Any) -> bool:
@@ -179,7 +195,7 @@ def sweep_names(client: MlflowClient) -> list[str]:
     if not experiments:
         return []
     runs = client.search_runs([e.experiment_id for e in experiments],
-                              filter_string=f"tags.`{TAG_KIND}` = 'sweep'", max_results=5000)
+                              filter_string=f"tags.`{TAG_KIND}` = '{names.KIND_SWEEP}'", max_results=5000)
     return sorted({r.data.tags.get(TAG_SWEEP, r.info.run_name) for r in runs})
 
 
@@ -190,14 +206,14 @@ def find_sweep(client: MlflowClient, name_or_id: str) -> Sweep:
         run = client.get_run(name_or_id)
     except Exception:  # noqa: BLE001 - not a run id; try it as a sweep name below
         run = None
-    if run is None or run.data.tags.get(TAG_KIND) != "sweep":
-        if run is not None and run.data.tags.get(TAG_KIND) == "trial":
+    if run is None or run.data.tags.get(TAG_KIND) != names.KIND_SWEEP:
+        if run is not None and run.data.tags.get(TAG_KIND) == names.KIND_TRIAL:
             raise ReportError(f"'{name_or_id}' is a trial run, not a sweep (its sweep is its parent run)")
         experiments = client.search_experiments()
         quoted = name_or_id.replace("'", "\\'")
         runs = client.search_runs(
             [e.experiment_id for e in experiments],
-            filter_string=f"tags.`{TAG_KIND}` = 'sweep' and tags.`{TAG_SWEEP}` = '{quoted}'",
+            filter_string=f"tags.`{TAG_KIND}` = '{names.KIND_SWEEP}' and tags.`{TAG_SWEEP}` = '{quoted}'",
             order_by=["attributes.start_time DESC"],
             max_results=1,
         ) if experiments else []
@@ -208,13 +224,13 @@ def find_sweep(client: MlflowClient, name_or_id: str) -> Sweep:
 
 
 def _unknown_sweep(client: MlflowClient, name: str) -> str:
-    names = sweep_names(client)
+    known = sweep_names(client)
     message = f"no sweep named or with run id '{name}' in the MLflow store"
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     if close:
         return f"{message}; did you mean '{close[0]}'?"
-    if names:
-        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    if known:
+        shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
         return f"{message} (sweeps: {shown})"
     return f"{message} (it has no sweeps yet)"
 
@@ -225,8 +241,8 @@ def _sweep_of(run: Any) -> Sweep:
     kinds: dict[str, str] = {}
     bounds: dict[str, Any] = {}
     for key, value in params.items():
-        if key.startswith("spec.search.params."):
-            param, _, kind = key.removeprefix("spec.search.params.").rpartition(".")
+        if key.startswith(SEARCH_PARAMS):
+            param, _, kind = key.removeprefix(SEARCH_PARAMS).rpartition(".")
             kinds[param] = kind
             bounds[param] = _literal(value)
     protocol = None
@@ -259,7 +275,7 @@ def _literal(text: str) -> Any:
 def trial_runs(client: MlflowClient, sweep: Sweep) -> list[Any]:
     return client.search_runs(
         [sweep.experiment_id],
-        filter_string=f"tags.`{PARENT}` = '{sweep.run_id}' and tags.`{TAG_KIND}` = 'trial'",
+        filter_string=f"tags.`{PARENT}` = '{sweep.run_id}' and tags.`{TAG_KIND}` = '{names.KIND_TRIAL}'",
         max_results=10_000,
     )
 
@@ -273,7 +289,7 @@ def base_config(client: MlflowClient, sweep: Sweep) -> dict[str, Any]:
     params = client.get_run(sweep.run_id).data.params
     base: dict[str, Any] = {}
     for key, value in params.items():
-        for prefix in ("spec.model.", "spec.train."):
+        for prefix in BASE_CONFIG:
             if key.startswith(prefix):
                 base[key.removeprefix(prefix)] = typed(value)
     return base
@@ -305,8 +321,9 @@ def collect_trials(client: MlflowClient, sweep: Sweep) -> list[TrialRecord]:
             latest=dict(run.data.metrics),
         )
         keys = {metric, *CURVES}
-        if metric.startswith("fid"):
-            keys.add(metric.replace("fid", "kid", 1))
+        kid = kid_of(metric)
+        if kid:
+            keys.add(kid)
         record.curves = {key: _history(client, info.run_id, key) for key in sorted(keys)}
         records.append(record)
     return records

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.report.build import SweepReport
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
 
@@ -34,9 +35,9 @@ def display_columns(report: SweepReport) -> list[str]:
     cols = ["rank", "trial", *[p for p in report.sweep.swept if p in report.table.columns]]
     final = report.table.attrs.get("final_metric")
     cols += [final] if final else []
-    cols += [f"best_{metric}", "best_epoch", f"last_{metric}", f"budget_{metric}"]
+    cols += [best_key(metric), BEST_EPOCH, f"last_{metric}", f"budget_{metric}"]
     if kid:
-        cols.append(f"best_{kid}")
+        cols.append(best_key(kid))
     cols += ["epochs", "status", "wall_s", "img_per_s"]
     return [c for c in cols if c in report.table.columns]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.console import console
+from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.record.store import client_for
 from orchestrator.report.build import build_report
 from orchestrator.report.records import find_sweep
@@ -35,8 +36,8 @@ def print_summary(spec: SweepSpec, result: SweepResult) -> None:
     final = frame.attrs.get("final_metric")
     remeasured = f", re-measured {final}={cell(best[final])}" if final else ""
     console.print(
-        f"best trial {best['trial']}: {metric}={cell(best[f'best_{metric}'])} "
-        f"at epoch {best['best_epoch']}{remeasured} with {params}"
+        f"best trial {best['trial']}: {metric}={cell(best[best_key(metric)])} "
+        f"at epoch {best[BEST_EPOCH]}{remeasured} with {params}"
     )
     train_s, eval_s = float(frame["train_s"].sum()), float(frame["eval_s"].sum())
     console.print(

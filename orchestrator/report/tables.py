@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.report.records import Sweep, TrialRecord
 
 
@@ -79,13 +80,13 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
         if final:
             found = record.final(metric)
             row[final] = found[1] if found and found[0] == final else math.nan
-        row[f"best_{metric}"] = best
-        row["best_epoch"] = best_epoch
+        row[best_key(metric)] = best
+        row[BEST_EPOCH] = best_epoch
         row[f"last_{metric}"] = history[-1][1] if history else math.nan
         row[f"budget_{metric}"] = value_at(history, budget)
         if kid_metric:
             kid = finite_curve(record, kid_metric, metric)
-            row[f"best_{kid_metric}"] = min((v for _, v in kid), default=math.nan)
+            row[best_key(kid_metric)] = min((v for _, v in kid), default=math.nan)
             row[f"{kid_metric}_at_best"] = dict(kid).get(best_epoch, math.nan)
         row["epochs"] = record.epochs
         status = status_text(record)
@@ -100,7 +101,7 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
         row["run_id"] = record.run_id
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame["best_epoch"] = frame["best_epoch"].astype("Int64")  # an epoch, not 2.0 (NA without a value)
+    frame[BEST_EPOCH] = frame[BEST_EPOCH].astype("Int64")  # an epoch, not 2.0 (NA without a value)
     frame = rank(frame, metric, final)
     frame.attrs.update(budget_epoch=budget, final_metric=final, metric=metric)
     return frame
@@ -108,7 +109,7 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
 
 def rank(frame: pd.DataFrame, metric: str, final: str | None) -> pd.DataFrame:
     """Sort by (re-measured final, then best) and number the rows 1..n in a `rank` column."""
-    keys = [f"best_{metric}"]
+    keys = [best_key(metric)]
     if final and final in frame.columns:
         keys = [final, *keys]
     frame = frame.drop(columns=["rank"], errors="ignore")

@@ -18,6 +18,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.report.build import SweepReport
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
 from orchestrator.report.render import cell, combined_columns, display_columns, importance_line
@@ -69,7 +70,7 @@ def narrow_columns(report: SweepReport, frame: pd.DataFrame, lead: list[str]) ->
     cols += [(p, p) for p in report.sweep.swept if p in frame.columns]
     if final:
         cols.append((final, "final"))
-    cols += [(f"best_{metric}", "best"), ("best_epoch", "@ep")]
+    cols += [(best_key(metric), "best"), (BEST_EPOCH, "@ep")]
     if report.budget_epoch is not None:
         cols.append((f"budget_{metric}", f"@e{report.budget_epoch}"))
     cols += [("epochs", "ep"), ("status", "status"), ("wall_s", "wall s")]
@@ -97,8 +98,8 @@ def failure_notes(frame: pd.DataFrame) -> list[str]:
 
 
 def effect_columns(frame: pd.DataFrame, metric: str, budget: int | None) -> list[tuple[str, str]]:
-    names = {"trials": "n", "stopped": "stop", "failed": "fail", f"best_{metric}": "best",
-             f"median_{metric}": "median", f"best_{metric}_at_budget": f"best@e{budget}",
+    names = {"trials": "n", "stopped": "stop", "failed": "fail", best_key(metric): "best",
+             f"median_{metric}": "median", f"{best_key(metric)}_at_budget": f"best@e{budget}",
              f"median_{metric}_at_budget": f"med@e{budget}", "best_trial": "best trial", "note": "note"}
     return [(c, names.get(c, c)) for c in frame.columns]
 

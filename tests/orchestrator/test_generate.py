@@ -21,6 +21,7 @@ from PIL import Image
 
 from orchestrator import generate as gen
 from orchestrator.cli import main
+from orchestrator.record import names
 from orchestrator.record.names import (
     PARENT,
     TAG_KIND,
@@ -201,7 +202,7 @@ def test_real_sweep_best_generator_is_reproducible(tiny_sweep: LoggedSweep, tmp_
     # The best trial that has weights of its last epoch (ASHA may have stopped the best-scoring
     # trial at a rung where its last generator was not its best, leaving no model/generator.pt).
     def has_weights(run_id: str) -> bool:
-        return gen.GENERATOR_ARTIFACT in {a.path for a in client.list_artifacts(run_id, "model")}
+        return names.GENERATOR in {a.path for a in client.list_artifacts(run_id, names.MODEL_DIR)}
 
     with_weights = [c for c in children if has_weights(c.info.run_id)]
     assert with_weights, "no trial logged model/generator.pt"

@@ -11,7 +11,7 @@ import torch
 
 from orchestrator.record import names
 from orchestrator.record.store import client_for, ensure_experiment
-from orchestrator.remeasure import FINAL_METRIC_TAG, final_samples, remeasure_top, top_trials
+from orchestrator.remeasure import final_samples, remeasure_top, top_trials
 from orchestrator.spec import from_dict
 from trainers.config import TrainConfig
 from trainers.data import synthetic_faces
@@ -70,7 +70,7 @@ def test_top_k_get_a_final_metric_from_their_best_generator(tmp_path: Path) -> N
     for best, run_id in runs.items():
         logged = client.get_run(run_id).data.metrics
         assert ("final_fid200_rand" in logged) == (run_id in values), best
-    assert client.get_run(parent).data.tags[FINAL_METRIC_TAG] == "final_fid200_rand"
+    assert client.get_run(parent).data.tags[names.TAG_FINAL_METRIC] == names.final_key("fid200_rand")
 
 
 def test_zero_final_samples_skips(tmp_path: Path) -> None:

@@ -20,8 +20,10 @@ from trainers.metrics.frechet import fid_from_features, frechet_distance
 from trainers.metrics.kid import kid
 from trainers.metrics.protocol import (
     PROTOCOL_FIELDS,
+    MetricName,
     metric_name,
     metric_names,
+    parse_metric_name,
     protocol,
     protocol_difference,
     protocol_key,
@@ -38,9 +40,9 @@ from trainers.metrics.weights import (
 
 __all__ = [
     "BACKBONES", "METRICS", "FIDMetric", "FIDWeightsError", "INCEPTION_FILE", "INCEPTION_HASH_PREFIX",
-    "INCEPTION_URL", "InceptionBackbone", "KID_REAL_MAX", "PROTOCOL_FIELDS", "RandBackbone", "RealStats",
-    "STATS_VERSION", "Sampler", "WEIGHTS_ENV", "build_metric", "extract_features", "fid_from_features",
-    "fid_inception_net", "frechet_distance", "kid", "load_backbone", "load_real_stats", "metric_name",
-    "metric_names", "protocol", "protocol_difference", "protocol_key", "real_stats",
-    "resolve_inception_weights",
+    "INCEPTION_URL", "InceptionBackbone", "KID_REAL_MAX", "MetricName", "PROTOCOL_FIELDS", "RandBackbone",
+    "RealStats", "STATS_VERSION", "Sampler", "WEIGHTS_ENV", "build_metric", "extract_features",
+    "fid_from_features", "fid_inception_net", "frechet_distance", "kid", "load_backbone", "load_real_stats",
+    "metric_name", "metric_names", "parse_metric_name", "protocol", "protocol_difference", "protocol_key",
+    "real_stats", "resolve_inception_weights",
 ]

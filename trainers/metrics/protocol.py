@@ -11,7 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from trainers.cache import stable_hash
+from trainers.metric_names import MetricName, format_metric_name, parse_metric_name
 from trainers.metrics.backbones import check_backbone
+
+__all__ = ["PROTOCOL_FIELDS", "MetricName", "metric_name", "metric_names", "parse_metric_name", "protocol",
+           "protocol_difference", "protocol_key"]
 
 PROTOCOL_FIELDS = ("dataset", "image_size", "real_samples", "backbone", "weights_id", "samples")
 
@@ -21,13 +25,11 @@ def metric_name(kind: str, backbone: str, samples: int) -> str:
 
     Multiples of 1000 are written in thousands (2000 -> ``fid2k``), anything else in full
     (500 -> ``fid500``); a backbone other than ``inception`` is added as a suffix (``fid2k_rand``).
+    The spelling (and :func:`parse_metric_name`, its inverse) is :mod:`trainers.metric_names`;
+    this checks the backbone against the registry first.
     """
     check_backbone(backbone)
-    if samples < 1:
-        raise ValueError(f"samples must be positive, got {samples}")
-    count = f"{samples // 1000}k" if samples % 1000 == 0 else str(samples)
-    suffix = "" if backbone == "inception" else f"_{backbone}"
-    return f"{kind}{count}{suffix}"
+    return format_metric_name(kind, backbone, samples)
 
 
 def metric_names(backbone: str, samples: int) -> tuple[str, str]:

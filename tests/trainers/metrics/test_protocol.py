@@ -31,6 +31,34 @@ def test_metric_names_rejects_unknown() -> None:
         metrics.metric_names("rand", 0)
 
 
+@pytest.mark.parametrize("backbone", ["rand", "inception"])
+@pytest.mark.parametrize("samples", [1, 128, 500, 1000, 1500, 2000, 10000, 30000])
+@pytest.mark.parametrize("kind", ["fid", "kid"])
+def test_parse_metric_name_inverts_the_rule(kind: str, backbone: str, samples: int) -> None:
+    name = metrics.metric_name(kind, backbone, samples)
+    parsed = metrics.parse_metric_name(name)
+    assert parsed == (kind, samples, backbone) and parsed.name == name
+    other = "kid" if kind == "fid" else "fid"
+    assert parsed.with_kind(other) == metrics.metric_name(other, backbone, samples)
+
+
+def test_parse_metric_name_refuses_what_the_rule_never_writes() -> None:
+    for name in ("fid1000", "fid2k_inception", "fid0", "fid0k", "fid2k_", "Fid2k", "fid_rand", "2k", ""):
+        assert metrics.parse_metric_name(name) is None, name
+    assert metrics.parse_metric_name("fid") == ("fid", None, "inception")  # a bare kind (scheduler.metric)
+    assert metrics.parse_metric_name("fid").with_kind("kid") == "kid"
+
+
+def test_metric_names_module_stays_light() -> None:
+    """Reports parse names without torch: trainers.metric_names imports nothing heavy."""
+    import subprocess
+    import sys
+
+    code = "import sys, trainers.metric_names; print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 BASE = {"dataset": "fp-a", "image_size": 32, "real_samples": 10000, "backbone": "rand", "weights_id": "w1",
         "samples": 2000}
 
