@@ -22,10 +22,11 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean "the user can fix this" (imported lazily: keeps --help fast)."""
     from orchestrator.spec import SpecError
     from orchestrator.tune import SweepError
+    from orchestrator.writable import NotWritableError
     from trainers.data import DataError
     from trainers.metrics import FIDWeightsError
 
-    errors: list[type[BaseException]] = [SpecError, SweepError, DataError, FIDWeightsError]
+    errors: list[type[BaseException]] = [SpecError, SweepError, DataError, FIDWeightsError, NotWritableError]
     try:
         from orchestrator.report import ReportError
 
@@ -93,7 +94,12 @@ def _print_plan(spec: Any) -> None:
 @handles_user_errors
 def validate(spec: Path, overrides: tuple[str, ...], no_data: bool) -> None:
     """Check SPEC, print the resolved spec and the number of trials, run nothing."""
-    _print_plan(_load(spec, overrides, check_data=not no_data))
+    sweep = _load(spec, overrides, check_data=not no_data)
+    if not no_data:  # like the data, the locations are checked on the machine that will run it
+        from orchestrator.writable import check_sweep_locations
+
+        check_sweep_locations(sweep)
+    _print_plan(sweep)
     if no_data:
         click.echo("note: data checks skipped (--no-data); `gansweep run` checks the data", err=True)
 
@@ -142,6 +148,9 @@ def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, add
     if dry_run:
         _print_plan(sweep)
         return
+    from orchestrator.writable import check_sweep_locations
+
+    check_sweep_locations(sweep)  # before anything is created (a folder, a store, a parent run)
     from orchestrator import tune as tune_mod
     from orchestrator.report.summary import print_summary
 

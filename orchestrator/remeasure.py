@@ -68,7 +68,11 @@ def seeded_sampler(model: torch.nn.Module, z_dim: int, device: str) -> Callable[
 
 def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, parent_run_id: str,
                   info: dict[str, Any], progress: bool = False) -> dict[str, float]:
-    """Re-evaluate the top trials and log ``final_<metric>`` on them; returns {run_id: value}."""
+    """Re-evaluate the top trials and log ``final_<metric>`` on them; returns {run_id: value}.
+
+    Idempotent: a trial that already has ``final_<metric>`` (a driver killed during this loop, then
+    ``--resume``) keeps its value and is not measured again, so no step is logged twice.
+    """
     n = final_samples(spec, int(info["images"]))
     k = spec.metrics.final_top_k
     if n == 0 or k == 0:
@@ -89,6 +93,9 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
     key = names.final_key(name)
     out: dict[str, float] = {}
     for run in top:
+        if key in run.data.metrics:  # measured before the driver died (a --resume): never logged twice
+            out[run.info.run_id] = run.data.metrics[key]
+            continue
         model, cfg = load_generator(client, run.info.run_id)
         value = float(metric(seeded_sampler(model, cfg.z_dim, device))[name])
         client.log_metric(run.info.run_id, key, value)

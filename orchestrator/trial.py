@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import pickle
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -198,6 +199,22 @@ def _write_checkpoint(
     (directory / CONFIG_FILE).write_text(json.dumps(meta, default=str))
 
 
+def load_resume_state(path: Path, device: str) -> dict[str, Any]:
+    """The resume state of `path`, read with `weights_only=True`.
+
+    Whoever can write the checkpoint storage (S3, NFS) must not run code in every trial worker: the
+    state holds tensors and primitives only (`trainers.checkpoint.capture`), so torch's restricted
+    unpickler reads it, and a file holding any other pickled object is refused.
+    """
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(
+            f"{path}: refused, not a plain resume state (tensors and primitives only): "
+            f"{str(err).strip().splitlines()[0]}"
+        ) from None
+
+
 def _check_shared(paths: tuple[str | None, ...]) -> None:
     for shared in paths:
         if shared is not None and not Path(shared).exists():
@@ -224,7 +241,7 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
                 return
             best.load(Path(directory))
             signal.load(Path(directory))
-            resume = torch.load(Path(directory) / STATE_FILE, map_location=cfg.device, weights_only=False)
+            resume = load_resume_state(Path(directory) / STATE_FILE, cfg.device)
     # One torch thread pool per trial, sized to the CPUs Tune reserved for it (no oversubscription
     # when several trials share a machine).
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)

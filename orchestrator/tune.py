@@ -25,6 +25,7 @@ from orchestrator.console import LiveTrialTable, console
 from orchestrator.prepare import prepare_inputs
 from orchestrator.record import names as record_names
 from orchestrator.record import store as record_store
+from orchestrator.record.lease import LeaseError, SweepLease
 from orchestrator.record.writer import MLflowTrialLogger
 from orchestrator.remeasure import remeasure_top
 from orchestrator.schedule import build_scheduler, ray_cpus, searcher_limit, tuner_metric
@@ -32,6 +33,7 @@ from orchestrator.space import build_search
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import STATE_FILE, SweepFolder
 from orchestrator.trial import run_trial
+from orchestrator.writable import NotWritableError, check_sweep_locations
 
 
 class SweepError(RuntimeError):
@@ -90,17 +92,66 @@ def run(
 ) -> SweepResult:
     """Run (or resume) the sweep to the end and return where its record lives."""
     started = time.perf_counter()
+    try:  # before anything is created: a folder, a store, a parent run
+        check_sweep_locations(spec)
+    except NotWritableError as err:
+        raise SweepError(str(err)) from None
     folder = sweep_folder(spec, resume)
     exp_dir = folder.local
     if resume:
         check_resumable(spec, exp_dir)
     store_lock = exclusive_store(spec)  # held (by this process) until the sweep ends
-    inputs, stats_info = prepare_inputs(spec, progress=progress)
-    prepare_s = time.perf_counter() - started
+    lease: SweepLease | None = None
+    try:
+        if resume:  # a second driver of this sweep is refused before it prepares anything
+            lease = _take_lease(spec, exp_dir / STATE_FILE)
+        inputs, stats_info = prepare_inputs(spec, progress=progress)
+        prepare_s = time.perf_counter() - started
+        experiment_id, parent_run_id = record_store.start_sweep_run(
+            spec, exp_dir / STATE_FILE, stats_info, resume=resume
+        )
+        try:
+            if lease is None:
+                lease = _take_lease(spec, exp_dir / STATE_FILE)
+            return _drive(spec, folder, inputs, stats_info, experiment_id, parent_run_id,
+                          resume=resume, address=address, verbose=verbose, progress=progress, live=live,
+                          started=started, prepare_s=prepare_s)
+        except BaseException as err:  # never leave the parent RUNNING after a failed start or run
+            _end_parent(spec, parent_run_id, "KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            raise
+    finally:
+        if lease is not None:
+            lease.release()
+        if store_lock is not None:
+            store_lock.release()
 
-    experiment_id, parent_run_id = record_store.start_sweep_run(
-        spec, exp_dir / STATE_FILE, stats_info, resume=resume
-    )
+
+def _take_lease(spec: SweepSpec, state_file: Path) -> SweepLease | None:
+    """This driver's lease on the sweep's parent run (None: no parent recorded yet)."""
+    try:
+        parent = json.loads(state_file.read_text())["parent_run_id"]
+    except (OSError, KeyError, ValueError):
+        return None
+    try:
+        return SweepLease(record_store.client_for(spec.tracking_uri), parent, spec.name).acquire()
+    except LeaseError as err:
+        raise SweepError(str(err)) from None
+
+
+def _end_parent(spec: SweepSpec, parent_run_id: str, status: str) -> None:
+    try:
+        record_store.client_for(spec.tracking_uri).set_terminated(parent_run_id, status=status)
+    except Exception:  # noqa: BLE001 - the store itself may be what failed; the original error wins
+        pass
+
+
+def _drive(
+    spec: SweepSpec, folder: SweepFolder, inputs: Any, stats_info: dict[str, Any], experiment_id: str,
+    parent_run_id: str, *, resume: bool, address: str | None, verbose: bool, progress: bool, live: bool,
+    started: float, prepare_s: float,
+) -> SweepResult:
+    """Everything after the parent run exists: Ray, the Tuner, the re-measurement, the report."""
+    exp_dir = folder.local
     folder.push()
     init_ray(address, verbose, ray_cpus(spec, address))
     table = LiveTrialTable.for_sweep(spec, stats_info["images"], enabled=live)
@@ -162,8 +213,6 @@ def run(
     state = {"parent_run_id": parent_run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}
     (exp_dir / STATE_FILE).write_text(json.dumps({**state, "finished": not interrupted}))
     folder.push()
-    if store_lock is not None:
-        store_lock.release()
     return SweepResult(
         experiment_dir=exp_dir,
         parent_run_id=parent_run_id,

@@ -173,6 +173,17 @@ def start_sweep_run(
         },
     )
     run_id = run.info.run_id
+    try:
+        _fill_sweep_run(client, spec, experiment_id, run_id, state_file, info, swept)
+    except BaseException:  # a parent that failed to start is FAILED, never RUNNING for ever
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    return experiment_id, run_id
+
+
+def _fill_sweep_run(client: MlflowClient, spec: SweepSpec, experiment_id: str, run_id: str, state_file: Path,
+                    info: dict[str, Any], swept: list[str]) -> None:
+    """What a new parent run carries (params, inputs, real grid, spec artifacts) and the state file."""
     resolved = spec.resolved()
     params = names.flat_params(resolved, names.SPEC_PARAM_PREFIX)
     client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
@@ -195,7 +206,6 @@ def start_sweep_run(
     state_file.write_text(json.dumps(state))
     # The resolved spec also lives beside Tune's results (and inside every trial checkpoint).
     (state_file.parent / "resolved_spec.json").write_text(json.dumps(resolved, indent=2, default=str))
-    return experiment_id, run_id
 
 
 def sample_steps(client: MlflowClient, run_id: str, key: str = names.SAMPLES_KEY) -> dict[int, str]:

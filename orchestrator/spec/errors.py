@@ -153,8 +153,13 @@ def describe(err: Mapping[str, Any], field: str, tp: Any = None, owner: type[Bas
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return _bounds(field, tp, value)
     if kind in ("too_short", "too_long"):
-        if err["ctx"].get("max_length") is not None:
-            return f"{field} takes [low, high], got {err['ctx']['actual_length']} values"
+        ctx, actual = err["ctx"], err["ctx"].get("actual_length")
+        if ctx.get("max_length") is not None or (ctx.get("min_length") or 0) >= 2:  # a [low, high] pair
+            if actual == 1:  # one value is no interval: say how to write a fixed one
+                one = value[0] if isinstance(value, list) and value else "..."
+                return (f"{field} takes [low, high], got 1 value; for one fixed value use grid: [{one}] "
+                        "or set the field itself")
+            return f"{field} takes [low, high], got {actual} values"
         return f"{field} must not be empty"
     if kind.startswith("int"):
         return f"{field} must be an integer, got {value!r}"

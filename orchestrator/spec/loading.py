@@ -93,6 +93,11 @@ def _set(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
             if nxt is None and typing.get_origin(field.annotation) is not dict and depth < len(parts) - 1:
                 raise SpecError(f"{source}: override {dotted!r}: {here} is not a section")
         if depth == len(parts) - 1:
+            if value is None and nxt is not None:  # would silently drop the file's section for defaults
+                raise SpecError(
+                    f"{source}: override {dotted!r}: {here} is a section and cannot be null; "
+                    f"set its fields instead (e.g. --set {here}.FIELD=VALUE)"
+                )
             node[part] = value
             return
         child = node.get(part)

@@ -29,7 +29,10 @@ from orchestrator.spec.sections import (
 from trainers.cache import stable_hash
 from trainers.config import TrainConfig
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+# A sweep name is one folder name under `storage` and an MLflow experiment/run name: an identifier
+# that starts with a letter or digit (no hidden or option-like names), never a path (no separators,
+# no `..`, which would put the results above `storage`).
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # two+ letters: not a Windows drive
 
 
@@ -75,8 +78,11 @@ class SweepSpec(Section):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not NAME_RE.match(v):
-            raise FieldError(f"name may only contain letters, digits, '_', '.' and '-', got {v!r}")
+        if not NAME_RE.match(v) or ".." in v:
+            raise FieldError(
+                "name must be an identifier (letters, digits, '_', '.', '-'; starting with a letter or "
+                f"digit; no '..'), got {v!r}"
+            )
         return v
 
     @field_validator("storage")

@@ -73,6 +73,32 @@ def test_top_k_get_a_final_metric_from_their_best_generator(tmp_path: Path) -> N
     assert client.get_run(parent).data.tags[names.TAG_FINAL_METRIC] == names.final_key("fid200_rand")
 
 
+def test_a_second_pass_measures_only_the_trials_without_a_final_value(tmp_path: Path) -> None:
+    """A driver killed during the re-measurement, then `--resume`: the trial measured before the
+    kill keeps its one value, the others get theirs, no step is logged twice."""
+    spec = _spec(tmp_path, final_samples=200, final_top_k=2)
+    data = tmp_path / "faces.npy"
+    np.save(data, synthetic_faces(300, 32, seed=0))
+    client = client_for(spec.tracking_uri)
+    experiment_id = ensure_experiment(client, spec.experiment, spec.tracking_uri)
+    parent = client.create_run(experiment_id, tags={names.TAG_KIND: "sweep"}).info.run_id
+    metric = spec.asha_metric
+    first, second = (_child(client, experiment_id, parent, metric, best, seed, tmp_path)
+                     for seed, best in enumerate([0.3, 0.5]))
+    info = {"images": 300, "dataset": str(data), "dataset_fingerprint": "faces-300"}
+    # What the killed driver got done: the best trial only (top 1 of the same ranking).
+    done = remeasure_top(spec.model_copy(update={"metrics": spec.metrics.model_copy(
+        update={"final_top_k": 1})}), client, experiment_id, parent, info)
+    assert set(done) == {first}
+    again = remeasure_top(spec, client, experiment_id, parent, info)  # the resume
+    assert set(again) == {first, second} and again[first] == done[first]
+    for run_id in (first, second):
+        history = client.get_metric_history(run_id, "final_fid200_rand")
+        assert [m.step for m in history] == [0], f"{run_id}: one final value, no duplicate step"
+    remeasure_top(spec, client, experiment_id, parent, info)  # a resume of the resume: nothing new
+    assert all(len(client.get_metric_history(r, "final_fid200_rand")) == 1 for r in (first, second))
+
+
 def test_zero_final_samples_skips(tmp_path: Path) -> None:
     spec = _spec(tmp_path, final_samples=0)
     client = client_for(spec.tracking_uri)

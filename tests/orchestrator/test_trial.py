@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,29 @@ def test_checkpoint_points_are_the_rungs_or_every_n_reports() -> None:
     assert [s for s in range(1, 21) if trial.is_checkpoint_step(every, s)] == [5, 10, 15, 20]
 
 
+class _Payload:
+    """An arbitrary object: unpickling it would call `os.system` (what a hostile checkpoint does)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return (os.system, ("touch gansweep-pwned",))
+
+
+def test_a_resume_state_holding_an_arbitrary_pickled_object_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / trial.STATE_FILE
+    torch.save({"version": 2, "G": {"w": torch.zeros(2)}, "progress": _Payload()}, path)
+    with pytest.raises(Exception, match="refused, not a plain resume state") as err:
+        trial.load_resume_state(path, "cpu")
+    assert isinstance(err.value, pickle.UnpicklingError)
+    assert not (tmp_path / "gansweep-pwned").exists(), "no code of the file ran"
+    pickle.loads(pickle.dumps(_Payload()))  # the payload is real: a plain unpickler runs it
+    assert (tmp_path / "gansweep-pwned").exists()
+
+
 def test_the_best_generator_follows_the_metric_in_its_direction() -> None:
     cfg = _cfg()
     seen: dict[str, trial._Best] = {"min": trial._Best("fid", "min"), "max": trial._Best("fid", "max")}
@@ -100,7 +124,7 @@ def test_checkpoints_hold_resume_state_at_checkpoint_points_and_only_generators_
 
     # The resume state continues the run: only the last report is left to make.
     steps: list[int] = []
-    resume = torch.load(middle / trial.STATE_FILE, map_location="cpu", weights_only=False)
+    resume = trial.load_resume_state(middle / trial.STATE_FILE, "cpu")  # weights_only=True reads it
     train(cfg, DATA, None, lambda r: steps.append(r.step), resume=resume)
     assert steps == [3]
 

@@ -176,7 +176,7 @@ def test_resume_continues_exactly(values: dict) -> None:
     assert len(history) == 4  # at 96, 160, 256 and 288 images
     ck = keep.states[1]  # taken mid-epoch (160 images of 96-image epochs)
     assert ck["progress"]["stream"]["pos"] > 0
-    ck = torch.load(_roundtrip(ck), weights_only=False)  # survives serialisation
+    ck = torch.load(_roundtrip(ck), weights_only=True)  # survives serialisation
     rest: list[EpochReport] = []
     resumed = train(cfg, data, None, rest.append, resume=ck)
     assert [r.step for r in rest] == [3, 4]

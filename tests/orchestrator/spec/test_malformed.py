@@ -203,7 +203,26 @@ MALFORMED: list[tuple[str, str | dict[str, Any], str, tuple[str, ...]]] = [
     ),
     ("negative_time_budget", _with("time_budget_s", -5), "time_budget_s", ("must be > 0",)),
     ("missing_name", {"seed": 1}, "name", ("name is required",)),
-    ("bad_name_chars", _with("name", "my sweep/1"), "name", ("may only contain",)),
+    ("bad_name_chars", _with("name", "my sweep/1"), "name", ("must be an identifier", "'my sweep/1'")),
+    # a name is one folder under `storage`: never a path out of it (issue 24)
+    ("name_dotdot", _with("name", ".."), "name", ("must be an identifier", "no '..'", "got '..'")),
+    ("name_dot", _with("name", "."), "name", ("must be an identifier", "got '.'")),
+    ("name_dotdot_inside", _with("name", "a..b"), "name", ("no '..'",)),
+    ("name_slash", _with("name", "../up"), "name", ("must be an identifier",)),
+    ("name_backslash", _with("name", "a\\b"), "name", ("must be an identifier",)),
+    ("name_leading_dash", _with("name", "-rf"), "name", ("starting with a letter or digit",)),
+    (
+        "loguniform_one_value",
+        _with("search.params.lr", {"loguniform": [1e-4]}),
+        "search.params.lr.loguniform",
+        ("takes [low, high], got 1 value", "grid: [0.0001]"),
+    ),
+    (
+        "uniform_no_value",
+        _with("search.params.d_dropout", {"uniform": []}),
+        "search.params.d_dropout.uniform",
+        ("takes [low, high], got 0 values",),
+    ),
     ("name_not_string", _with("name", 5), "name", ("must be a string",)),
     ("yaml_syntax_error", "name: t\ntrain: {epochs: 3\n", "", ("not valid YAML", "line")),
     (
@@ -335,6 +354,10 @@ def test_binary_file(tmp_path: Path) -> None:
         ({"train..epochs": "2"}, ("override 'train..epochs'", "dotted field path")),
         ({"train.epochs": "[1, 2"}, ("override 'train.epochs'", "not valid YAML")),
         ({"train.epochs": "two"}, ("train.epochs: epochs must be an integer",)),
+        # a section set to null would drop the file's section for defaults (issue 24)
+        ({"data": "null"}, ("override 'data'", "data is a section and cannot be null", "data.FIELD=VALUE")),
+        ({"model": "~"}, ("override 'model'", "cannot be null")),
+        ({"train": ""}, ("override 'train'", "cannot be null")),
     ],
 )
 def test_bad_override(tmp_path: Path, overrides: dict[str, str], reasons: tuple[str, ...]) -> None:
