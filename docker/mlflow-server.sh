@@ -8,6 +8,9 @@
 #
 #   MLFLOW_BACKEND_STORE_URI       runs/params/metrics database    (sqlite:///mlflow.db)
 #   MLFLOW_ARTIFACTS_DESTINATION   where uploaded artifacts land    (./mlartifacts)
+#                                  Both reach `mlflow server` through the environment, which it reads
+#                                  itself, never through its argv: a database password in the URI
+#                                  would otherwise show in `ps` on the host.
 #   GANSWEEP_MLFLOW_HOST           bind address                     (127.0.0.1; 0.0.0.0 in compose)
 #   GANSWEEP_MLFLOW_PORT           port                             (5000)
 #   GANSWEEP_MLFLOW_WORKERS        server worker processes          (2)
@@ -17,11 +20,11 @@
 #                                  gansweep does not use them, and they are seven extra processes)
 set -euo pipefail
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
+export MLFLOW_BACKEND_STORE_URI="${MLFLOW_BACKEND_STORE_URI:-sqlite:///mlflow.db}"
+export MLFLOW_ARTIFACTS_DESTINATION="${MLFLOW_ARTIFACTS_DESTINATION:-./mlartifacts}"
 
 args=(
-  --backend-store-uri "${MLFLOW_BACKEND_STORE_URI:-sqlite:///mlflow.db}"
   --serve-artifacts
-  --artifacts-destination "${MLFLOW_ARTIFACTS_DESTINATION:-./mlartifacts}"
   --host "${GANSWEEP_MLFLOW_HOST:-127.0.0.1}"
   --port "${GANSWEEP_MLFLOW_PORT:-5000}"
   --workers "${GANSWEEP_MLFLOW_WORKERS:-2}"

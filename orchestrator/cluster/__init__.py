@@ -17,6 +17,7 @@ from orchestrator.cluster.probe import (
     DEFAULT_DASHBOARD,
     ClusterError,
     NodeResources,
+    check_concurrency,
     check_ray_address,
     check_resources,
     check_tracking_uri,
@@ -29,8 +30,9 @@ from orchestrator.cluster.probe import (
 )
 
 __all__ = [
-    "DEFAULT_DASHBOARD", "ERROR_PREFIX", "ClusterError", "NodeResources", "check_ray_address",
-    "check_resources", "check_tracking_uri", "cluster_nodes", "dashboard_nodes", "dashboard_url",
+    "DEFAULT_DASHBOARD", "ERROR_PREFIX", "ClusterError", "NodeResources", "check_concurrency",
+    "check_ray_address", "check_resources", "check_tracking_uri", "cluster_nodes", "dashboard_nodes",
+    "dashboard_url",
     "driver_entrypoint", "follow", "job_client", "jobs", "ray_nodes", "refuse_ray_client", "stop", "submit",
     "submit_sweep", "validate_for_cluster",
 ]

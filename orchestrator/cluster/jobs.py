@@ -31,6 +31,7 @@ import click
 from orchestrator.cluster.probe import (
     DEFAULT_DASHBOARD,
     ClusterError,
+    check_concurrency,
     check_resources,
     check_tracking_uri,
     dashboard_nodes,
@@ -215,7 +216,9 @@ def submit_sweep(
         check_tracking_uri(raw_uri)
     url = dashboard_url(address)
     client = job_client(url)
-    check_resources(dashboard_nodes(url), spec, url)
+    nodes = dashboard_nodes(url)
+    check_resources(nodes, spec, url)
+    check_concurrency(nodes, spec, url)
 
     submission_id = job_id or f"gansweep-{spec.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     with _spec_working_dir(spec_path) as (directory, name):

@@ -297,6 +297,41 @@ def check_resources(nodes: list[NodeResources], spec: SweepSpec, address: str) -
         )
 
 
+PAUSING_SCHEDULERS = frozenset({"sha", "hyperband"})  # as orchestrator.schedule.PAUSING (no Ray import here)
+
+
+def trial_slots(nodes: list[NodeResources], cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """How many trials of this shape the nodes can run at once (each trial fits on one node)."""
+    slots = 0
+    for node in nodes:
+        fits = [node.cpus / cpus_per_trial] if cpus_per_trial > 0 else []
+        if gpus_per_trial > 0:
+            fits.append(node.gpus / gpus_per_trial)
+        slots += int(min(fits)) if fits else 0
+    return slots
+
+
+def check_concurrency(nodes: list[NodeResources], spec: SweepSpec, address: str) -> None:
+    """Refuse what would silently run more than ``resources.max_concurrent`` trials at once.
+
+    Under a scheduler that pauses trials at rungs (``sha``, ``hyperband``) Tune's concurrency
+    limiters cannot be used (they count paused trials as live and would halve among the first
+    ``max_concurrent``), so gansweep caps concurrency with the CPUs of the Ray it starts. On a
+    cluster those CPUs are the cluster's: where they fit more trials than ``max_concurrent``, the
+    sweep is refused with the two ways to get what the user meant.
+    """
+    if spec.scheduler.type not in PAUSING_SCHEDULERS:
+        return
+    slots = trial_slots(nodes, float(spec.resources.cpus_per_trial), float(spec.resources.gpus_per_trial))
+    limit = spec.resources.max_concurrent
+    if slots > limit:
+        raise ClusterError(
+            f"resources.max_concurrent is {limit} but the cluster at {address} runs {slots} such trials at "
+            f"once and scheduler.type {spec.scheduler.type} cannot cap that on a cluster: "
+            f"--set resources.max_concurrent={slots}, or --set scheduler.type=asha to keep {limit}"
+        )
+
+
 def check_ray_address(address: str, spec: SweepSpec) -> None:
     """Before a sweep attaches to a cluster: not Ray Client, it answers, it can run one trial, MLflow answers.
 
@@ -304,5 +339,7 @@ def check_ray_address(address: str, spec: SweepSpec) -> None:
     `ClusterError` with one line the user can act on.
     """
     refuse_ray_client(address)
-    check_resources(cluster_nodes(address), spec, address)
+    nodes = cluster_nodes(address)
+    check_resources(nodes, spec, address)
+    check_concurrency(nodes, spec, address)
     check_tracking_uri(spec.tracking_uri)

@@ -1,7 +1,8 @@
-"""The Docker artefacts are checked without a Docker engine: hadolint on the Dockerfile, the
-compose-spec JSON schema (and `docker compose config` where the compose plugin exists) on
-compose.yaml, `bash -n` on the scripts, and the properties the cluster docs promise (ports bound to
-127.0.0.1, GPU reservations, shared volumes, healthchecks, one image everywhere)."""
+"""The Docker artefacts are checked without a Docker engine: hadolint on the Dockerfiles, the
+compose-spec JSON schema (and `docker compose config` / `docker-compose config` where either exists)
+on compose.yaml, `bash -n` on the scripts, and the properties the cluster docs promise (ports bound
+to 127.0.0.1, Ray token authentication on, memory limits, GPU reservations, shared volumes,
+healthchecks, pinned versions, no secret on a command line). `docker/e2e.sh` runs the real thing."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 BIN = Path(sys.executable).parent
-SCRIPTS = ("ray-head.sh", "ray-worker.sh", "ray-node-args.sh", "mlflow-server.sh", "healthcheck.sh")
+SCRIPTS = ("ray-head.sh", "ray-worker.sh", "ray-node-args.sh", "mlflow-server.sh", "healthcheck.sh",
+           "build-base.sh", "e2e.sh", "postgres/entrypoint.sh")
+DOCKERFILES = ("Dockerfile", "mlflow.Dockerfile", "postgres/Dockerfile")
 IN_IMAGE = "/opt/gansweep/docker/"
+LOOPBACK = "${GANSWEEP_BIND_ADDRESS:-127.0.0.1}:"
 
 
 def tool(name: str) -> str:
@@ -31,7 +35,21 @@ def tool(name: str) -> str:
 
 
 def is_gansweep_image(image: str) -> bool:
-    return re.search(r"(^|/)gansweep:", image) is not None
+    return re.search(r"(^|/)gansweep(-mlflow)?:", image) is not None
+
+
+def final_stage(dockerfile: str) -> str:
+    """The text of the last stage (what the image is): from its FROM to the end."""
+    return re.split(r"^FROM ", dockerfile, flags=re.M)[-1]
+
+
+def constraints() -> dict[str, str]:
+    pins = {}
+    for line in (DOCKER / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +57,42 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load((DOCKER / "compose.yaml").read_text())
 
 
-def test_dockerfile_passes_hadolint() -> None:
-    out = subprocess.run([tool("hadolint"), str(DOCKER / "Dockerfile")], capture_output=True, text=True)
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_dockerfiles_pass_hadolint(dockerfile: str) -> None:
+    out = subprocess.run([tool("hadolint"), str(DOCKER / dockerfile)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_dockerfile_runs_as_non_root_with_gansweep_entrypoint_and_caches_on_a_volume() -> None:
-    text = (DOCKER / "Dockerfile").read_text()
-    users = re.findall(r"^USER\s+(\S+)", text, re.M)
-    assert users and users[-1].split(":")[0] not in ("root", "0")
-    assert 'ENTRYPOINT ["gansweep"]' in text
-    assert re.search(r"^VOLUME \[\"/cache\"\]", text, re.M)
-    assert "GANSWEEP_CACHE_DIR=/cache/gansweep" in text and "TORCH_HOME=/cache/torch" in text
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_images_run_as_non_root_without_anonymous_volumes_or_secrets(dockerfile: str) -> None:
+    text = (DOCKER / dockerfile).read_text()
+    users = re.findall(r"^USER\s+(\S+)", final_stage(text), re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0", "postgres")
+    assert not re.search(r"^VOLUME", text, re.M), "an image VOLUME leaves an anonymous volume on every run"
     assert not re.search(r"(PASSWORD|SECRET|TOKEN|API_KEY)\s*=", text), "no secrets in the image"
+    if dockerfile != "postgres/Dockerfile":
+        assert re.search(r"^ARG BASE_IMAGE=", text, re.M), "the base is a build arg (docker/build-base.sh)"
+
+
+def test_the_node_image_keeps_build_leftovers_and_ca_certificates_in_its_build_stage() -> None:
+    """Only the virtualenv leaves the build stage: no sources, build/, egg-info or extra CA in the image."""
+    text = (DOCKER / "Dockerfile").read_text()
+    final = final_stage(text)
+    assert 'ENTRYPOINT ["gansweep"]' in final
+    assert "GANSWEEP_CACHE_DIR=/cache/gansweep" in final and "TORCH_HOME=/cache/torch" in final
+    assert "GIT_PYTHON_REFRESH=quiet" in final, "no git in the image: MLflow must not warn on every run"
+    assert "pip install" not in final and "EXTRA_CA_CERTS" not in final
+    assert "COPY --from=build /opt/venv /opt/venv" in final
+    assert not re.search(r"^COPY (pyproject|orchestrator|trainers)", final, re.M)
+    for name in ("Dockerfile", "mlflow.Dockerfile"):
+        assert "-c docker/constraints.txt" in text or "-c /tmp/constraints.txt" in (DOCKER / name).read_text()
+
+
+def test_the_mlflow_image_has_no_torch_and_the_postgres_driver() -> None:
+    text = (DOCKER / "mlflow.Dockerfile").read_text()
+    assert "torch" not in text.lower().replace("no torch", "") and "ray" not in re.findall(r"\w+", text)
+    assert re.search(r'"psycopg2-binary==\$\{PSYCOPG_VERSION\}"', text)
+    assert 'ENTRYPOINT ["/opt/gansweep/docker/mlflow-server.sh"]' in text
 
 
 @pytest.mark.parametrize(
@@ -67,10 +108,19 @@ def test_image_pins_the_versions_the_tests_run_on(arg: str, package: str) -> Non
     assert pinned is not None, f"docker/Dockerfile has no ARG {arg}"
     installed = version(package).split("+")[0]
     assert pinned.group(1) == installed, f"Dockerfile pins {package} {pinned.group(1)}, tests run {installed}"
+    pin = constraints()[package]
+    assert pin == installed, f"docker/constraints.txt pins {package} {pin}, tests run {installed}"
+
+
+def test_constraints_pin_every_package_exactly() -> None:
+    pins = constraints()
+    assert len(pins) > 50 and all(re.fullmatch(r"[\w.!+-]+", v) for v in pins.values())
+    psycopg = re.search(r"^ARG PSYCOPG_VERSION=(\S+)$", (DOCKER / "mlflow.Dockerfile").read_text(), re.M)
+    assert psycopg is not None and pins["psycopg2-binary"] == psycopg.group(1)
 
 
 def test_compose_matches_the_compose_spec_schema() -> None:
-    env = {**os.environ, "POSTGRES_PASSWORD": "test"}
+    env = {**os.environ, "POSTGRES_PASSWORD": "test", "RAY_AUTH_TOKEN": "test"}
     out = subprocess.run(
         [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(DOCKER / "compose.yaml")],
         capture_output=True, text=True, env=env,
@@ -78,12 +128,15 @@ def test_compose_matches_the_compose_spec_schema() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_docker_compose_config_when_the_plugin_exists() -> None:
-    docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
-        pytest.skip("docker compose plugin not installed (the JSON-schema test covers the file)")
-    env = {**os.environ, "POSTGRES_PASSWORD": "test"}
-    out = subprocess.run([docker, "compose", "-f", str(DOCKER / "compose.yaml"), "config", "-q"],
+@pytest.mark.parametrize("command", [("docker", "compose"), ("docker-compose",)], ids=["v2", "v1"])
+def test_docker_compose_config_when_compose_exists(command: tuple[str, ...]) -> None:
+    """Both Compose v2 (the plugin) and v1 (Debian's docker-compose) accept the file."""
+    exe = shutil.which(command[0])
+    if exe is None or subprocess.run([exe, *command[1:], "version"], capture_output=True).returncode != 0:
+        pytest.skip(f"{' '.join(command)} not installed (the JSON-schema test covers the file)")
+    env = {**os.environ, "POSTGRES_PASSWORD": "test", "RAY_AUTH_TOKEN": "test"}
+    out = subprocess.run([exe, *command[1:], "-p", "gansweep", "-f", str(DOCKER / "compose.yaml"),
+                          "--profile", "cpu", "--profile", "gpu", "--profile", "cli", "config", "-q"],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
 
@@ -92,17 +145,88 @@ def test_compose_publishes_ports_on_loopback_only(compose: dict[str, Any]) -> No
     published = [(name, port) for name, svc in compose["services"].items() for port in svc.get("ports", [])]
     assert {name for name, _ in published} == {"mlflow", "ray-head"}
     for name, port in published:  # the bind address is a variable whose default is loopback
-        assert isinstance(port, str) and port.startswith("${GANSWEEP_BIND_ADDRESS:-127.0.0.1}:"), name
+        assert isinstance(port, str) and port.startswith(LOOPBACK), name
     assert "ports" not in compose["services"]["postgres"]
+    assert not any(":10001" in port or ":6379" in port for _, port in published), "no Ray Client / GCS port"
 
 
-def test_compose_services_share_one_image_and_the_scripts(compose: dict[str, Any]) -> None:
+def test_compose_turns_ray_token_authentication_on_and_limits_memory(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    ours = {name: svc for name, svc in services.items() if name != "postgres"}
-    assert {svc["image"] for svc in ours.values()} == {"${GANSWEEP_IMAGE:-gansweep:latest}"}
-    assert all(svc["build"]["dockerfile"] == "docker/Dockerfile" for svc in ours.values())
+    for name in ("ray-head", "ray-worker", "ray-cpu-worker", "gansweep"):
+        env = services[name]["environment"]
+        assert env["RAY_AUTH_MODE"] == "${RAY_AUTH_MODE:-token}", name
+        assert env["RAY_AUTH_TOKEN"].startswith("${RAY_AUTH_TOKEN:?"), f"{name}: the token is required"
+    for name, svc in services.items():
+        assert "mem_limit" in svc, f"{name}: without a limit Ray sizes itself from the host's memory"
+
+
+def test_compose_builds_every_image_from_the_given_base(compose: dict[str, Any]) -> None:
+    for name, svc in compose["services"].items():
+        if "build" in svc:
+            assert svc["build"]["args"]["BASE_IMAGE"] == "${BASE_IMAGE:-python:3.11-slim-bookworm}", name
+            assert svc["build"]["args"]["EXTRA_CA_CERTS"] == "${EXTRA_CA_CERTS:-}", name
+
+
+def test_docker_env_with_its_secrets_is_never_committed() -> None:
+    out = subprocess.run(["git", "check-ignore", "-q", "docker/.env"], cwd=REPO, capture_output=True)
+    assert out.returncode == 0, "docker/.env (POSTGRES_PASSWORD, RAY_AUTH_TOKEN) must be git-ignored"
+
+
+def test_the_compose_backend_uri_names_a_driver_the_mlflow_image_installs(compose: dict[str, Any]) -> None:
+    """Issue 19: `postgresql://` made SQLAlchemy 2.1 load psycopg 3, not in the image: MLflow crash-looped.
+
+    The URI's dialect is resolved by SQLAlchemy itself (the version pinned for the image); its DBAPI
+    module must come from a package the MLflow image installs, and where that driver is installed here
+    too, `create_engine` (which imports it, without connecting) must work."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    written = compose["services"]["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"]
+    uri = re.sub(r"\$\{[^}]*\}", "secret", written)
+    assert sqlalchemy.__version__ == constraints()["sqlalchemy"], "the tests resolve what the image resolves"
+    dialect = make_url(uri).get_dialect()
+    assert (dialect.name, dialect.driver) == ("postgresql", "psycopg2")
+    module = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg"}[dialect.driver]
+    assert module in (DOCKER / "mlflow.Dockerfile").read_text() and module in constraints()
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        return  # not in the test environment; docker/e2e.sh runs create_engine inside the image
+    assert sqlalchemy.create_engine(uri).dialect.driver == "psycopg2"
+
+
+def test_mlflow_server_gets_the_database_password_through_its_environment_only(tmp_path: Path) -> None:
+    """The backend URI (with the PostgreSQL password) never on `mlflow server`'s argv: `ps` shows argv."""
+    stub = tmp_path / "mlflow"
+    stub.write_text('#!/usr/bin/env bash\nprintf "ARG %s\\n" "$@"\n'
+                    'printf "ENV %s\\n" "$MLFLOW_BACKEND_STORE_URI"\n')
+    stub.chmod(0o755)
+    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_BACKEND_STORE_URI": "postgresql+psycopg2://mlflow:hunter2@postgres:5432/mlflow"}
+    out = subprocess.run(["bash", str(DOCKER / "mlflow-server.sh")], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    argv = [line for line in out if line.startswith("ARG ")]
+    assert "ARG server" in argv and "ARG --serve-artifacts" in argv
+    assert not any("hunter2" in line for line in argv)
+    assert "ENV postgresql+psycopg2://mlflow:hunter2@postgres:5432/mlflow" in out
+
+
+def test_compose_services_use_the_image_of_their_role_and_the_scripts(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    images = {name: svc["image"] for name, svc in services.items()}
+    assert images["mlflow"] == "${MLFLOW_IMAGE:-gansweep-mlflow:latest}"
+    assert services["mlflow"]["build"]["dockerfile"] == "docker/mlflow.Dockerfile"
+    cpu = "${GANSWEEP_IMAGE:-gansweep:cpu}"
+    assert images["ray-head"] == images["ray-cpu-worker"] == images["gansweep"] == cpu
+    assert images["ray-worker"] == "${GANSWEEP_GPU_IMAGE:-gansweep:gpu}"
+    for name in ("ray-head", "ray-cpu-worker", "ray-worker", "gansweep"):
+        build = services[name]["build"]
+        assert build["dockerfile"] == "docker/Dockerfile"
+        assert build["args"]["TORCH_VARIANT"] == ("gpu" if name == "ray-worker" else "cpu")
     assert (DOCKER / services["ray-head"]["build"]["context"] / "pyproject.toml").exists()
-    expected = {"mlflow": "mlflow-server.sh", "ray-head": "ray-head.sh", "ray-worker": "ray-worker.sh"}
+    assert services["ray-worker"]["profiles"] == ["gpu"] and services["ray-cpu-worker"]["profiles"] == ["cpu"]
+    expected = {"mlflow": "mlflow-server.sh", "ray-head": "ray-head.sh", "ray-worker": "ray-worker.sh",
+                "ray-cpu-worker": "ray-worker.sh"}
     for name, script in expected.items():
         assert services[name]["entrypoint"] == [IN_IMAGE + script]
     for svc in services.values():
@@ -115,11 +239,12 @@ def test_compose_gpu_workers_volumes_and_healthchecks(compose: dict[str, Any]) -
     services = compose["services"]
     devices = services["ray-worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"]
-    assert "container_name" not in services["ray-worker"], "--scale ray-worker=N needs generated names"
-    for name in ("postgres", "mlflow", "ray-head", "ray-worker"):
+    for name in ("ray-worker", "ray-cpu-worker"):
+        assert "container_name" not in services[name], "--scale ray-worker=N needs generated names"
+    for name in ("postgres", "mlflow", "ray-head", "ray-worker", "ray-cpu-worker"):
         assert "test" in services[name]["healthcheck"], name
     declared = set(compose["volumes"])
-    for name in ("ray-head", "ray-worker"):
+    for name in ("ray-head", "ray-worker", "ray-cpu-worker"):
         mounts = {v.split(":")[0]: v.split(":")[1] for v in services[name]["volumes"]}
         assert mounts["gansweep-cache"] == "/shared/cache" and mounts["gansweep-runs"] == "/shared/runs"
         env = services[name]["environment"]
@@ -129,7 +254,7 @@ def test_compose_gpu_workers_volumes_and_healthchecks(compose: dict[str, Any]) -
     named = {v.split(":")[0] for v in mounts if not v.startswith(("$", ".", "/"))}
     assert named <= declared
     mlflow_env = services["mlflow"]["environment"]
-    assert mlflow_env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://")
+    assert mlflow_env["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql+psycopg2://")
     assert "mlflow" in mlflow_env["GANSWEEP_MLFLOW_ALLOWED_HOSTS"].split(",")
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
 
@@ -162,6 +287,11 @@ def test_scripts_build_the_documented_commands(tmp_path: Path) -> None:
 def test_cluster_launcher_and_kuberay_manifests_use_the_image_and_scripts() -> None:
     launcher = yaml.safe_load((DOCKER / "cluster.yaml").read_text())
     assert is_gansweep_image(launcher["docker"]["image"])
+    assert "-e RAY_AUTH_MODE=token" in launcher["docker"]["run_options"], "Ray token authentication on"
+    options = launcher["docker"]["run_options"]
+    token_path = next(o for o in options if "RAY_AUTH_TOKEN_PATH=" in o).split("=")[1]
+    assert token_path in launcher["file_mounts"], "the token reaches every node"
+    assert "GANSWEEP_DASHBOARD_HOST=127.0.0.1" in " ".join(launcher["head_start_ray_commands"])
     starts = " ".join(launcher["head_start_ray_commands"] + launcher["worker_start_ray_commands"])
     assert IN_IMAGE + "ray-head.sh" in starts and IN_IMAGE + "ray-worker.sh" in starts
     docs = list(yaml.safe_load_all((DOCKER / "rayjob.yaml").read_text()))

@@ -216,6 +216,32 @@ def test_check_resources_needs_one_node_that_fits_a_trial(tiny_spec: Path) -> No
         cluster.check_resources([], spec(), "x")
 
 
+def test_a_pausing_scheduler_on_a_cluster_with_room_for_more_than_max_concurrent_is_refused(
+    tiny_spec: Path,
+) -> None:
+    """Issue 19: under sha the cluster's CPUs are the only cap; 3 slots for max_concurrent 2 ran 3 at once."""
+    from orchestrator.spec import load
+
+    def spec(**values: Any) -> Any:
+        return load(tiny_spec, overrides={k: str(v) for k, v in values.items()})
+
+    head_and_worker = [NodeResources("h", cpus=2, gpus=0, is_head=True), NodeResources("w", cpus=1, gpus=0)]
+    with pytest.raises(ClusterError) as err:
+        cluster.check_concurrency(head_and_worker, spec(**{"scheduler.type": "sha"}), "http://h:8265")
+    assert str(err.value).splitlines() == [str(err.value)]
+    assert "max_concurrent is 2" in str(err.value) and "runs 3 such trials" in str(err.value)
+    assert "--set resources.max_concurrent=3" in str(err.value)
+    assert "--set scheduler.type=asha" in str(err.value)
+    sha3 = spec(**{"scheduler.type": "sha", "resources.max_concurrent": 3})
+    cluster.check_concurrency(head_and_worker, sha3, "x")
+    cluster.check_concurrency(head_and_worker, spec(**{"scheduler.type": "asha"}), "x")  # Tune's limiter
+    # Slots count whole trials per node: 2 CPUs per trial fit once on the head, never on the worker.
+    cluster.check_concurrency(head_and_worker, spec(**{"scheduler.type": "sha", "resources.cpus_per_trial": 2,
+                                                       "resources.max_concurrent": 1}), "x")
+    gpus = [NodeResources("g", cpus=16, gpus=2)]
+    assert cluster.probe.trial_slots(gpus, 1, 0.5) == 4 and cluster.probe.trial_slots(gpus, 8, 0.5) == 2
+
+
 def test_cluster_paths_need_not_exist_on_the_submitting_machine(tiny_spec: Path) -> None:
     spec, notes = cluster.validate_for_cluster(
         tiny_spec, {"data.source": "folder", "data.path": "/cluster/only/celeba"}

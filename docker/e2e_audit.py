@@ -1,0 +1,90 @@
+"""The MLflow side of docker/e2e.sh, run inside the gansweep image on the compose network.
+
+    python e2e_audit.py wait SWEEP MIN_STEPS   # until a trial is running with >= MIN_STEPS epochs logged
+    python e2e_audit.py audit SWEEP TRIALS     # the record after a lost node: exit 1 on any defect
+
+Why from MLflow: it is the record a user reads; if it is right after a node died mid-sweep, every
+trial finished in one run each, with each epoch logged once, and the restarts are counted there.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from mlflow.tracking import MlflowClient
+
+KIND, TRIAL, STATUS, RESTARTS = "gansweep.kind", "gansweep.trial_id", "gansweep.status", "gansweep.restarts"
+METRIC = "d_loss"  # logged every epoch by every trial, with step = epoch
+
+
+def runs(client: MlflowClient, sweep: str) -> list:
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is None:
+        return []
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def steps(client: MlflowClient, run_id: str) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, METRIC))
+
+
+def wait(client: MlflowClient, sweep: str, min_steps: int, timeout_s: float = 600.0) -> int:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for run in runs(client, sweep):
+            if run.data.tags.get(KIND) != "trial" or run.data.tags.get(STATUS) != "running":
+                continue
+            logged = steps(client, run.info.run_id)
+            if len(logged) >= min_steps:
+                print(f"trial {run.data.tags.get(TRIAL)} running with epochs {logged} logged", flush=True)
+                return 0
+        time.sleep(1.0)
+    print(f"no trial of {sweep} reached {min_steps} logged epochs in {timeout_s:.0f} s", flush=True)
+    return 1
+
+
+def audit(client: MlflowClient, sweep: str, trials: int) -> int:
+    found = runs(client, sweep)
+    parents = [r for r in found if r.data.tags.get(KIND) == "sweep"]
+    children = [r for r in found if r.data.tags.get(KIND) == "trial"]
+    problems: list[str] = []
+    if len(parents) != 1:
+        problems.append(f"{len(parents)} sweep runs, expected 1")
+    elif parents[0].info.status != "FINISHED":
+        problems.append(f"sweep run {parents[0].info.status}")
+    ids = [c.data.tags.get(TRIAL) for c in children]
+    if len(children) != trials or len(set(ids)) != len(ids):
+        problems.append(f"{len(children)} trial runs for {len(set(ids))} trial ids, expected {trials} "
+                        "(no duplicates)")
+    restarted = 0
+    print(f"{'trial':<14} {'status':<9} {'tag':<10} {'restarts':<8} epochs logged")
+    for child in sorted(children, key=lambda c: c.data.tags.get(TRIAL, "")):
+        tags = child.data.tags
+        logged = steps(client, child.info.run_id)
+        restarts = int(tags.get(RESTARTS, "0"))
+        restarted += restarts > 0
+        trial, status = tags.get(TRIAL, "?"), tags.get(STATUS, "?")
+        print(f"{trial:<14} {child.info.status:<9} {status:<10} {restarts:<8} {logged}")
+        if child.info.status != "FINISHED":
+            problems.append(f"trial {tags.get(TRIAL)} is {child.info.status}")
+        if logged != list(range(1, len(logged) + 1)) or not logged:
+            problems.append(f"trial {tags.get(TRIAL)}: epoch steps {logged} are not 1..n, each once")
+    if restarted == 0:
+        problems.append(f"no trial carries {RESTARTS}: the lost node's trial was not restarted")
+    for problem in problems:
+        print(f"AUDIT FAIL: {problem}")
+    if not problems:
+        print(f"AUDIT OK: 1 sweep run FINISHED, {len(children)} trial runs FINISHED (no duplicates), "
+              f"epoch steps contiguous, {restarted} trial(s) restarted after the lost node ({RESTARTS})")
+    return 1 if problems else 0
+
+
+def main(argv: list[str]) -> int:
+    mode, sweep, number = argv[1], argv[2], int(argv[3])
+    client = MlflowClient()  # MLFLOW_TRACKING_URI from the environment (compose: http://mlflow:5000)
+    return wait(client, sweep, number) if mode == "wait" else audit(client, sweep, number)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
