@@ -335,7 +335,7 @@ def build_scheduler(spec: Any, images: int | None) -> TrialScheduler:
         return SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, max_t=max_t, num_trials=spec.grid_size(),
                                  grace_period=min(sched.grace_period, max_t),
                                  reduction_factor=sched.reduction_factor,
-                                 slots=spec.resources.max_concurrent)
+                                 slots=spec.resources.max_concurrent, noise_bound=sched.noise_bound)
     if sched.type == "hyperband":
         return HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t,
                                   reduction_factor=sched.reduction_factor, stop_last_trials=True)

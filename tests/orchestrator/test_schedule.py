@@ -288,3 +288,19 @@ def test_successive_halving_keeps_a_trial_tied_with_the_cut_line() -> None:
     without = _halve(values, 0.0, slots=1)
     assert with_noise[:6] == [8, 8, 3, 3, 3, 1] and with_noise[6:] == [1] * 6
     assert without[:6] == [8, 8, 3, 3, 1, 1]
+
+
+def test_the_signal_carries_the_noise_of_the_evaluation_it_came_from() -> None:
+    """The metric reports `<metric>_noise` (trainers' spelling = names.noise_key); the best signal keeps
+    the noise of its best epoch, the smoothed one the EMA of the noises; the rung rule reads them."""
+    from orchestrator.record.names import noise_key
+    from trainers.metrics.evaluator import noise_name
+
+    assert noise_key("fid2k_rand") == noise_name("fid2k_rand") == "fid2k_rand_noise"
+    signal = DecisionSignal("fid2k_rand", smoothing=0.5)
+    signal.update({"fid2k_rand": 0.40, "fid2k_rand_noise": 0.02, "eval_s": 1.0}, 1)
+    out = signal.update({"fid2k_rand": 0.50, "fid2k_rand_noise": 0.04, "eval_s": 1.0}, 2)
+    assert out[noise_key("fid2k_rand_best")] == 0.02  # still the epoch-1 best, with its own noise
+    assert out[noise_key("fid2k_rand_smooth")] == pytest.approx(math.hypot(0.5 * 0.02, 0.5 * 0.04))
+    quiet = DecisionSignal("fid").update({"fid": 0.4, "eval_s": 1.0}, 1)  # no estimate: no noise keys
+    assert set(quiet) == {"fid_best", "fid_smooth", SIGNAL_STEP_KEY}
