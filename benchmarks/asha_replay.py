@@ -44,7 +44,9 @@ from ray.tune.schedulers import (
     TrialScheduler,
 )
 
+from orchestrator.record.names import noise_key
 from orchestrator.schedule import (
+    NOISE_BOUND,
     SIGNAL_STEP_KEY,
     SignalState,
     SuccessiveHalving,
@@ -63,6 +65,7 @@ class Curves:
     judge: list[list[float]]
     cost: list[list[float]]  # seconds per epoch (train + metric)
     epochs: int
+    noise: list[list[float]] | None = None  # the signal's noise estimate per epoch (newer recordings)
 
     @property
     def n(self) -> int:
@@ -73,9 +76,10 @@ def load_curves(path: Path) -> Curves:
     raw = json.loads(path.read_text())
     # eval_s timed both draws; a sweep only pays for the signal's (older recordings: equal sizes)
     share = raw.get("samples", 1) / (raw.get("samples", 1) + raw.get("judge_samples", 1))
-    signal, judge, cost = [], [], []
+    signal, judge, cost, noise = [], [], [], []
     for t in raw["trials"]:
         s, j = list(t["signal"]), list(t["judge"])
+        noise.append(list(t.get("noise", [math.nan] * len(s))) + [math.nan])
         # A trial's epochs all cost its median recorded epoch (train + metric): the shared machine's
         # load made single epochs vary; the config (width) is what sets the cost.
         seconds = [a + share * b for a, b in zip(t["train_s"], t["eval_s"], strict=True)]
@@ -86,7 +90,7 @@ def load_curves(path: Path) -> Curves:
         signal.append(s)
         judge.append(j)
         cost.append(c)
-    return Curves(signal, judge, cost, int(raw["epochs"]))
+    return Curves(signal, judge, cost, int(raw["epochs"]), noise)
 
 
 class _SimTrial:
@@ -155,9 +159,10 @@ def simulate(curves: Curves, scheduler: TrialScheduler, slots: int, order: list[
         trial.epochs_done += 1
         step = trial.epochs_done
         value = curves.signal[trial.index][step - 1]
+        noise = curves.noise[trial.index][step - 1] if curves.noise else math.nan
         if math.isfinite(value):
-            trial.signal = next_signal(trial.signal, value, step, smoothing=smoothing)
-            result = {METRIC: value, **signal_scalars(trial.signal, METRIC)}
+            trial.signal = next_signal(trial.signal, value, step, smoothing=smoothing, noise=noise)
+            result = {METRIC: value, noise_key(METRIC): noise, **signal_scalars(trial.signal, METRIC)}
         else:  # what orchestrator.trial reports for a diverged run
             result = diverged_scalars(METRIC, "min", trial.signal.step)
         result["training_iteration"] = step
@@ -189,40 +194,47 @@ def winner_judge(curves: Curves, reached: list[int], top_k: int) -> float:
     return min(j for _, j in chosen[: max(top_k, 1)])
 
 
-Policy = tuple[str, str, Callable[[str, int, int], TrialScheduler], bool]
+Policy = tuple[str, str, Callable[[str, int, int, int], TrialScheduler], bool]
 
 
 def policies(epochs: int) -> list[Policy]:
-    """(name, signal, factory(metric key, max_t, trials), limiter) for every scheduler x signal replayed.
+    """(name, signal, factory(metric key, max_t, trials, slots), limiter) for every policy replayed.
 
     ``sha``: gansweep's ``SuccessiveHalving`` (one Tune HyperBand bracket of every trial), which
     creates every trial up front (``limiter=False``: paused trials hold no slot, Ray's resources
-    limit what runs), as ``orchestrator.tune`` runs it.
+    limit what runs), as ``orchestrator.tune`` runs it: a rung keeps at least ``slots`` trials and the
+    ties within noise (``orchestrator.schedule.promotions``). ``sha ... tune`` is Tune's own bracket
+    rule (the quota only), the default before issue 20.
 
     ``hb rf3 unlimited``: HyperBand with every trial created up front (no searcher-side limit), to
     show what the concurrency limiter costs it: Tune's limiters count paused trials as running.
     """
-    def asha(grace: int, rf: float) -> Callable[[str, int, int], TrialScheduler]:
-        return lambda key, max_t, n: ASHAScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
-                                                max_t=max_t, grace_period=grace, reduction_factor=rf)
+    Factory = Callable[[str, int, int, int], TrialScheduler]
 
-    def sha(grace: int, rf: float) -> Callable[[str, int, int], TrialScheduler]:
-        return lambda key, max_t, n: SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
-                                                       max_t=max_t, grace_period=grace, reduction_factor=rf,
-                                                       num_trials=n)
+    def asha(grace: int, rf: float) -> Factory:
+        return lambda key, max_t, n, slots: ASHAScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
+                                                       max_t=max_t, grace_period=grace, reduction_factor=rf)
 
-    def hyperband(rf: float) -> Callable[[str, int, int], TrialScheduler]:
-        return lambda key, max_t, n: HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, metric=key, mode="min",
-                                                     max_t=max_t, reduction_factor=rf,
-                                                     stop_last_trials=True)
+    def sha(grace: int, rf: float, widen: bool = True) -> Factory:
+        return lambda key, max_t, n, slots: SuccessiveHalving(
+            time_attr=SIGNAL_STEP_KEY, metric=key, mode="min", max_t=max_t, grace_period=grace,
+            reduction_factor=rf, num_trials=n, slots=slots if widen else 1,
+            noise_bound=NOISE_BOUND if widen else 1.0)
 
-    out: list[Policy] = [("fifo (full grid)", "raw", lambda key, max_t, n: FIFOScheduler(), True)]
+    def hyperband(rf: float) -> Factory:
+        return lambda key, max_t, n, slots: HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, metric=key,
+                                                            mode="min", max_t=max_t, reduction_factor=rf,
+                                                            stop_last_trials=True)
+
+    out: list[Policy] = [("fifo (full grid)", "raw", lambda key, max_t, n, slots: FIFOScheduler(), True)]
     for signal in ("raw", "best", "smoothed"):
-        out += [("sha g1 rf2", signal, sha(1, 2), False), ("sha g1 rf3", signal, sha(1, 3), False),
-                ("sha g1 rf4", signal, sha(1, 4), False), ("sha g2 rf3", signal, sha(2, 3), False),
+        out += [("sha g1 rf3", signal, sha(1, 3), False),
+                ("sha g1 rf3 tune", signal, sha(1, 3, False), False),
+                ("sha g1 rf2", signal, sha(1, 2), False), ("sha g1 rf4", signal, sha(1, 4), False),
+                ("sha g2 rf3", signal, sha(2, 3), False),
                 ("asha g1 rf2", signal, asha(1, 2), True), ("asha g1 rf3", signal, asha(1, 3), True),
                 ("asha g1 rf4", signal, asha(1, 4), True), ("asha g2 rf3", signal, asha(2, 3), True),
-                ("hyperband rf2", signal, hyperband(2), True), ("hyperband rf3", signal, hyperband(3), True),
+                ("hyperband rf3", signal, hyperband(3), True),
                 ("hb rf3 unlimited", signal, hyperband(3), False)]
     return out
 
@@ -248,7 +260,7 @@ def main_replay(args: argparse.Namespace) -> None:
             compute, regret, stuck = [], [], 0
             np.random.seed(args.seed)  # ASHA draws its bracket with numpy's global RNG
             for order in orders:
-                scheduler = make(signal_key(METRIC, signal), curves.epochs, curves.n)
+                scheduler = make(signal_key(METRIC, signal), curves.epochs, curves.n, slots)
                 reached, deadlocked = simulate(curves, scheduler, slots, [int(i) for i in order],
                                                smoothing=args.smoothing, limiter=limiter)
                 stuck += deadlocked

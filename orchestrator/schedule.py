@@ -10,6 +10,8 @@ repeats the last value in between, which must never be judged again):
 - ``<metric>_smooth``: an exponential moving average, ``s = w * s_prev + (1 - w) * x`` with
   ``w = scheduler.smoothing``.
 
+and the noise of each (``<signal key>_noise``: the standard deviation of that value over draws of
+the generated samples, from the metric's own ``<metric>_noise``, see ``trainers.metrics.evaluator``),
 plus ``signal_step``: the report index at which the signal's latest input was measured. The
 schedulers count their rungs in that key, so a rung (in reports, i.e. training done) is decided on
 the first fresh evaluation at or after it and never on a repeated stale value. The Tuner's metric
@@ -20,6 +22,12 @@ sweep's trials, ``SuccessiveHalving``), ``asha`` (Tune's asynchronous successive
 ``hyperband`` (Tune's synchronous HyperBand with ``stop_last_trials``), ``none`` (FIFO). In the
 synchronous ones decisions do not depend on arrival order; trials pause at rungs and resume from
 their rung checkpoint.
+
+Two rules widen a synchronous rung beyond its quota (``promotions``), both measured on a live
+real-CelebA sweep (issue 20): the rung keeps at least as many trials as there are slots (a slot left
+idle buys nothing: on the same slots it costs no wall-clock time), and it also keeps the trials whose
+value is within the evaluation noise of the cut line (a cut at a 0.25% margin is a coin toss), at most
+``NOISE_BOUND`` x the quota.
 """
 
 from __future__ import annotations
@@ -34,10 +42,12 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
 from ray.tune.schedulers.hyperband import _Bracket
 
-from orchestrator.record.names import SIGNAL_SUFFIX, signal_key
+from orchestrator.record.names import SIGNAL_SUFFIX, noise_key, signal_key
 
 SIGNAL_STEP_KEY = "signal_step"  # report index of the latest fresh evaluation: the schedulers' time_attr
 SIGNAL_FILE = "decision_signal.json"  # the signal state inside a trial checkpoint (resumes continue it)
+NOISE_BOUND = 2.0  # a rung keeps at most this many times its quota for trials within noise of the cut
+NOISE_Z = 1.0  # "within noise": behind the cut line by at most NOISE_Z standard deviations of the difference
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class SignalState:
     raw: float = math.nan
     best: float = math.nan
     smooth: float = math.nan
+    best_noise: float = 0.0  # std of the evaluation that set ``best`` (0: not estimated)
+    smooth_noise: float = 0.0  # std of ``smooth`` (independent evaluation noises through the EMA)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -58,21 +70,29 @@ class SignalState:
 
 
 def next_signal(state: SignalState, value: float, step: int, *, mode: str = "min",
-                smoothing: float = 0.5) -> SignalState:
-    """The state after a fresh evaluation ``value`` at report ``step`` (pure: returns a new state).
+                smoothing: float = 0.5, noise: float = math.nan) -> SignalState:
+    """The state after a fresh evaluation ``value`` (std ``noise``) at report ``step`` (pure).
 
     A non-finite value (a diverged or broken generator) is the worst possible: the smoothed signal
-    becomes it, the best-so-far keeps the earlier best.
+    becomes it, the best-so-far keeps the earlier best. The smoothed signal's noise follows the EMA:
+    ``var = w^2 var_prev + (1 - w)^2 noise^2`` (evaluations draw independent samples).
     """
     sign = 1.0 if mode == "min" else -1.0
+    noise = noise if math.isfinite(noise) and noise > 0 else 0.0  # a metric without an estimate: 0
     if not math.isfinite(value):
         value = sign * math.inf
-        return SignalState(step=step, raw=value, best=value if math.isnan(state.best) else state.best,
-                           smooth=value)
-    best = value if math.isnan(state.best) or sign * value < sign * state.best else state.best
-    finite = math.isfinite(state.smooth)
-    smooth = smoothing * state.smooth + (1.0 - smoothing) * value if finite else value
-    return SignalState(step=step, raw=value, best=best, smooth=smooth)
+        keep = not math.isnan(state.best)
+        return SignalState(step=step, raw=value, best=state.best if keep else value,
+                           smooth=value, best_noise=state.best_noise if keep else 0.0)
+    improved = math.isnan(state.best) or sign * value < sign * state.best
+    best, best_noise = (value, noise) if improved else (state.best, state.best_noise)
+    if math.isfinite(state.smooth):
+        smooth = smoothing * state.smooth + (1.0 - smoothing) * value
+        smooth_noise = math.hypot(smoothing * state.smooth_noise, (1.0 - smoothing) * noise)
+    else:
+        smooth, smooth_noise = value, noise
+    return SignalState(step=step, raw=value, best=best, smooth=smooth, best_noise=best_noise,
+                       smooth_noise=smooth_noise)
 
 
 def signal_scalars(state: SignalState, metric: str) -> dict[str, float]:
@@ -82,8 +102,12 @@ def signal_scalars(state: SignalState, metric: str) -> dict[str, float]:
     """
     if state.step == 0:
         return {}
-    return {signal_key(metric, "best"): state.best, signal_key(metric, "smoothed"): state.smooth,
-            SIGNAL_STEP_KEY: float(state.step)}
+    best, smooth = signal_key(metric, "best"), signal_key(metric, "smoothed")
+    out = {best: state.best, smooth: state.smooth, SIGNAL_STEP_KEY: float(state.step)}
+    for key, noise in ((best, state.best_noise), (smooth, state.smooth_noise)):
+        if noise > 0:  # the metric estimates its noise (FID does, see trainers.metrics)
+            out[noise_key(key)] = noise
+    return out
 
 
 def diverged_scalars(metric: str, mode: str = "min", step: int = 0) -> dict[str, float]:
@@ -114,8 +138,9 @@ class DecisionSignal:
 
     def update(self, scalars: dict[str, Any], step: int) -> dict[str, float]:
         if is_fresh(scalars, self.metric):
+            noise = float(scalars.get(noise_key(self.metric), math.nan))
             self.state = next_signal(self.state, float(scalars[self.metric]), step, mode=self.mode,
-                                     smoothing=self.smoothing)
+                                     smoothing=self.smoothing, noise=noise)
         return signal_scalars(self.state, self.metric)
 
     def save(self, directory: Path) -> None:
@@ -154,6 +179,55 @@ def sha_rungs(max_t: int, grace_period: int, reduction_factor: float) -> list[in
     return rungs
 
 
+def promotions(values: list[float], noises: list[float], quota: int, slots: int = 1,
+               bound: float = NOISE_BOUND) -> int:
+    """How many trials a synchronous rung keeps, given their values best first (lower is better).
+
+    At least ``quota`` (Tune's 1/rf of the bracket) and at least ``slots`` (a slot left idle while a
+    trial is cut saves no wall-clock time), never more than are alive. Then every further trial whose
+    value is behind the cut line (the last one kept so far) by at most ``NOISE_Z`` standard deviations
+    of the difference (``hypot`` of both noises; an unknown noise counts as 0) is kept too, up to
+    ``bound`` x quota: the order inside the noise is a coin toss, so it is not a reason to cut.
+    """
+    alive = len(values)
+    keep = min(alive, max(quota, slots))
+    if keep == 0:
+        return 0
+    limit = min(alive, max(keep, math.floor(bound * quota)))
+    line, line_noise = values[keep - 1], _noise(noises[keep - 1])
+    while keep < limit and values[keep] - line <= NOISE_Z * math.hypot(_noise(noises[keep]), line_noise):
+        keep += 1  # False for NaN values, and for an infinite one (diverged) behind a finite line
+    return keep
+
+
+def _noise(value: float | None) -> float:
+    return float(value) if value is not None and math.isfinite(value) and value > 0 else 0.0
+
+
+class _HalvingBracket(_Bracket):
+    """Tune's bracket with the rung rule of :func:`promotions` (free slots, ties within noise).
+
+    Tune's own halving still advances the bracket (quota, next rung); only who goes on changes. The
+    next rung's quota stays Tune's (1/rf of this rung's quota), so a widened rung costs its extra
+    trials once, not at every later rung.
+    """
+
+    def __init__(self, *args: Any, slots: int = 1, noise_bound: float = NOISE_BOUND, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots, self.noise_bound = slots, noise_bound
+
+    def successive_halving(self, metric: str, metric_op: float) -> tuple[list[Any], list[Any]]:
+        good, bad = super().successive_halving(metric, metric_op)
+        if not bad:
+            return good, bad
+        ranked = [*reversed(good), *reversed(bad)]  # best first (Tune sorts worst first)
+        results = [self._live_trials[t] for t in ranked]
+        values = [-metric_op * float(r[metric]) for r in results]  # lower is better whatever the mode
+        noises = [r.get(noise_key(metric)) for r in results]
+        keep = promotions(values, noises, len(good), self.slots, self.noise_bound)
+        return ranked[:keep], ranked[keep:]
+
+
 class SuccessiveHalving(HyperBandScheduler):
     """Synchronous successive halving: Tune's HyperBand with one bracket holding every trial.
 
@@ -169,12 +243,17 @@ class SuccessiveHalving(HyperBandScheduler):
     then Ray's resources, not the searcher (``orchestrator.tune``, ``orchestrator.space``). On
     ``--resume`` the trials that had ended stay out of the bracket; the bracket keeps its size, so
     the unfinished ones are cut no harder than in the first run.
+
+    A rung keeps at least ``slots`` trials (``resources.max_concurrent``) and the ties within noise
+    (:func:`promotions`); ``noise_bound`` 1 turns the latter off.
     """
 
-    def __init__(self, *, num_trials: int, grace_period: int, **kwargs: Any) -> None:
+    def __init__(self, *, num_trials: int, grace_period: int, slots: int = 1,
+                 noise_bound: float = NOISE_BOUND, **kwargs: Any) -> None:
         super().__init__(stop_last_trials=True, **kwargs)
         self._num_trials = max(1, num_trials)
         self._grace = grace_period
+        self._slots, self._noise_bound = max(1, slots), noise_bound
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         # Tuner.restore starts from a fresh scheduler and re-adds every trial; one that had already
@@ -194,22 +273,25 @@ class SuccessiveHalving(HyperBandScheduler):
         return action
 
     def _create_bracket(self, s: int) -> _Bracket:
-        return _Bracket(time_attr=self._time_attr, max_trials=self._num_trials, init_t_attr=self._grace,
-                        max_t_attr=self._max_t_attr, eta=self._eta,
-                        s=halvings(self._max_t_attr, self._grace, self._eta), stop_last_trials=True)
+        return _HalvingBracket(time_attr=self._time_attr, max_trials=self._num_trials,
+                               init_t_attr=self._grace, max_t_attr=self._max_t_attr, eta=self._eta,
+                               s=halvings(self._max_t_attr, self._grace, self._eta), stop_last_trials=True,
+                               slots=self._slots, noise_bound=self._noise_bound)
 
 
 def planned_reports(spec: Any, images: int | None) -> int | None:
     """Reports (epochs) the whole sweep will train when that is known in advance: under ``sha``
-    (N trials to the first rung, ceil(N / rf) to the next, ...), else None (ASHA decides as it goes)."""
+    (N trials to the first rung, then the quota ceil(N / rf) or the slots, whichever is more, ...),
+    else None (ASHA decides as it goes). Ties kept within noise may add to it (at most the quota)."""
     sched, n = spec.scheduler, spec.grid_size()
     max_t = spec.max_t(images)
     if sched.type != "sha" or max_t is None or spec.time_budget_s is not None:
         return None
-    total, reached, alive = 0, 0, n
+    total, reached, alive, quota = 0, 0, n, n
     for rung in [*sha_rungs(max_t, min(sched.grace_period, max_t), sched.reduction_factor), max_t]:
         total += alive * (rung - reached)
-        reached, alive = rung, math.ceil(alive / sched.reduction_factor)
+        quota = math.ceil(quota / sched.reduction_factor)
+        reached, alive = rung, min(alive, max(quota, spec.resources.max_concurrent))
     return total
 
 
@@ -243,7 +325,8 @@ def build_scheduler(spec: Any, images: int | None) -> TrialScheduler:
     if sched.type == "sha":
         return SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, max_t=max_t, num_trials=spec.grid_size(),
                                  grace_period=min(sched.grace_period, max_t),
-                                 reduction_factor=sched.reduction_factor)
+                                 reduction_factor=sched.reduction_factor,
+                                 slots=spec.resources.max_concurrent, noise_bound=sched.noise_bound)
     if sched.type == "hyperband":
         return HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t,
                                   reduction_factor=sched.reduction_factor, stop_last_trials=True)

@@ -103,6 +103,14 @@ def signal_key(metric: str, signal: str) -> str:
         raise ValueError(f"unknown decision signal {signal!r} (expected one of {', '.join(SIGNAL_SUFFIX)})")
     return metric + SIGNAL_SUFFIX[signal]
 
+NOISE_SUFFIX = "_noise"  # trainers.metrics.evaluator.noise_name spells it too (a test holds them equal)
+
+
+def noise_key(key: str) -> str:
+    """`<key>_noise`: the standard deviation of a metric value over sample draws (`fid2k_rand_noise`),
+    or of a decision signal (`fid2k_rand_best_noise`); logged per epoch beside the value."""
+    return f"{key}{NOISE_SUFFIX}"
+
 
 def chartable(result: dict[str, Any]) -> dict[str, float]:
     """The values of a Tune result that become MLflow metrics: losses, FID/KID, speed.

@@ -19,7 +19,7 @@ Schema (every section optional except ``name``; unknown keys are errors everywhe
     metrics: {backbone: rand|inception, samples: 1000, real_samples: null, every: 1, kid: true,
               weights: null, batch_size: 250, final_samples: null, final_top_k: 3}
     scheduler: {type: sha|asha|hyperband|none, metric: fid, mode: min, grace_period: 1, reduction_factor: 3,
-                max_t: null, signal: raw|best|smoothed, smoothing: 0.5}
+                max_t: null, signal: raw|best|smoothed, smoothing: 0.5, noise_bound: 2}
     resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent: 2, max_failures: 2}
     checkpoint: {every: null, num_to_keep: 2}
     tracking: {uri: null, experiment: null}   # null uri: $MLFLOW_TRACKING_URI, else ./mlruns SQLite

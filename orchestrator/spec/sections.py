@@ -241,6 +241,9 @@ class SchedulerSpec(Section):
     # what a rung decision reads: the latest value, the best so far, or an exponential smoothing
     signal: Literal["raw", "best", "smoothed"] = "best"
     smoothing: OpenFraction = 0.5  # weight of the history in the smoothed signal
+    # sha: a rung also keeps trials within the metric's noise of its cut line, up to this x its quota
+    # (orchestrator.schedule.promotions); 1 cuts at the quota (and the free slots) alone
+    noise_bound: Annotated[float, Field(ge=1)] = 2
 
 
 class ResourcesSpec(Section):

@@ -39,8 +39,16 @@ def test_one_at_a_time_distinct_seeds_signal_and_final_metric(tmp_path: Path) ->
     seeds = [c.data.params["seed"] for c in children]
     assert len(set(seeds)) == 3, seeds
 
-    # the decision signal travels with the raw metric; the best two were re-measured on 256 samples
-    assert all("fid128_rand_best" in c.data.metrics and "fid128_rand" in c.data.metrics for c in children)
+    # the decision signal travels with the raw metric and both with their noise estimate (every epoch);
+    # the best two were re-measured on 256 samples
+    client = store(tmp_path)
+    for c in children:
+        assert {"fid128_rand", "fid128_rand_noise", "fid128_rand_best", "fid128_rand_best_noise"} <= set(
+            c.data.metrics)
+        steps = [[m.step for m in client.get_metric_history(c.info.run_id, k)]
+                 for k in ("fid128_rand", "fid128_rand_noise")]
+        assert steps[0] == steps[1] and all(
+            m.value > 0 for m in client.get_metric_history(c.info.run_id, "fid128_rand_noise"))
     finals = [c for c in children if "final_fid256_rand" in c.data.metrics]
     assert len(finals) == 2
 
@@ -67,7 +75,9 @@ def test_successive_halving_pauses_halves_and_resumes_within_the_limit(tmp_path:
         data={"source": "synthetic", "image_size": 32, "count": 128},
         train={"epochs": 3, "batch_size": 64, "lr": 2.0e-4},
         search={"algorithm": "random", "num_samples": 4, "params": {"lr": {"loguniform": [1.0e-5, 1.0e-3]}}},
-        scheduler={"type": "sha", "metric": "fid", "grace_period": 1, "reduction_factor": 2},
+        # noise_bound 1: cut at the quota alone (at 128 samples most trials are within noise of each other)
+        scheduler={"type": "sha", "metric": "fid", "grace_period": 1, "reduction_factor": 2,
+                   "noise_bound": 1},
         metrics={"backbone": "rand", "samples": 128, "batch_size": 128, "kid": False},
         resources={"cpus_per_trial": 1, "gpus_per_trial": 0, "max_concurrent": 1},
     )

@@ -196,8 +196,12 @@ def test_planned_reports_of_successive_halving(tmp_path: Path) -> None:
     from orchestrator.schedule import planned_reports
     from orchestrator.spec import load
 
-    spec = load(Path(__file__).resolve().parents[2] / "search_spaces" / "celeba32_cpu.yaml", check_data=False)
+    path = Path(__file__).resolve().parents[2] / "search_spaces" / "celeba32_cpu.yaml"
+    spec = load(path, check_data=False)
     assert planned_reports(spec, None) == 12 * 1 + 4 * 2 + 2 * 5  # 30 of the grid's 96 epochs
+    # 8 slots: 8 go on from epoch 1 (quota 4) and 8 from epoch 3 (quota 2): no slot idle
+    wide = load(path, {"resources.max_concurrent": "8"}, check_data=False)
+    assert planned_reports(wide, None) == 12 * 1 + 8 * 2 + 8 * 5
     assert planned_reports(_spec(tmp_path, type="asha"), 64) is None  # ASHA decides as it goes
 
 
@@ -227,3 +231,76 @@ def test_successive_halving_decides_the_rungs_a_resumed_trial_has_already_passed
         decisions.append(decision)
     assert decisions == [TrialScheduler.PAUSE, TrialScheduler.STOP]  # rung 2 cut b (worse)
     assert sha.choose_trial_to_run(ctl) is a  # a goes on to epoch 4
+
+
+def _halve(values: list[float], noise: list[float] | float, *, slots: int, rf: float = 3, max_t: int = 8
+           ) -> list[int]:
+    """Epochs each trial trains under SuccessiveHalving (driven through Tune's controller calls), given
+    curves that keep each trial's rank at every epoch and its noise estimate."""
+    from benchmarks.asha_replay import Curves, simulate
+    from orchestrator.schedule import SuccessiveHalving
+
+    n = len(values)
+    noises = noise if isinstance(noise, list) else [noise] * n
+    curves = Curves(signal=[[v / (1 + e) for e in range(max_t)] for v in values], judge=[[0.0] * max_t] * n,
+                    cost=[[1.0] * max_t for _ in values], epochs=max_t,
+                    noise=[[s / (1 + e) for e in range(max_t)] for s in noises])
+    sha = SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, metric=signal_key("fid", "best"), mode="min",
+                            max_t=max_t, grace_period=1, reduction_factor=rf, num_trials=n, slots=slots)
+    epochs, stuck = simulate(curves, sha, slots, list(range(n)), limiter=False)
+    assert not stuck
+    return epochs
+
+
+def test_promotions_fill_the_free_slots_and_keep_ties_within_noise() -> None:
+    from orchestrator.schedule import promotions
+
+    values, none = [0.10, 0.20, 0.30, 0.40, 0.50, 0.60], [0.0] * 6
+    assert promotions(values, none, quota=2, slots=1) == 2
+    assert promotions(values, none, quota=1, slots=4) == 4  # a slot left idle saves no wall-clock
+    assert promotions(values[:3], none[:3], quota=1, slots=8) == 3  # no more than are alive
+    # 0.3001 is behind the cut line (0.30) by 0.0001, well inside sqrt(2) x 0.01: kept; 0.40 is not
+    assert promotions([0.1, 0.3, 0.3001, 0.4], [0.01] * 4, quota=2, slots=1) == 3
+    # everyone tied: kept up to 2 x the quota, no further
+    assert promotions([0.3] * 10, [0.01] * 10, quota=2, slots=1) == 4
+    assert promotions([0.3] * 10, [0.01] * 10, quota=2, slots=1, bound=1.0) == 2  # widening off
+    assert promotions([0.3, 0.3, math.inf], [0.01] * 3, quota=1, slots=1) == 2  # a diverged one never
+
+
+def test_successive_halving_never_leaves_a_slot_idle() -> None:
+    """8 trials, rf 3, 8 epochs: Tune's bracket keeps 3 after epoch 1 and 1 after epoch 3, leaving one
+    of 2 slots idle for the last 5 epochs (issue 20). With the slot rule the last rung keeps 2."""
+    quality = [5, 2, 7, 0, 4, 1, 6, 3]  # rank of trial i, 0 best
+    one_slot = _halve([1.0 + q for q in quality], 0.0, slots=1)
+    two_slots = _halve([1.0 + q for q in quality], 0.0, slots=2)
+    by_rank = lambda epochs: [epochs[quality.index(r)] for r in range(8)]  # noqa: E731
+    assert by_rank(one_slot) == [8, 3, 3] + [1] * 5
+    assert by_rank(two_slots) == [8, 8, 3] + [1] * 5
+    # 4 slots: 4 go on from epoch 1 (quota 3) and all 4 from epoch 3 (quota 1)
+    assert by_rank(_halve([1.0 + q for q in quality], 0.0, slots=4)) == [8, 8, 8, 8] + [1] * 4
+
+
+def test_successive_halving_keeps_a_trial_tied_with_the_cut_line() -> None:
+    """12 trials, quota 4 at epoch 1: the 5th is 0.25% behind the 4th (issue 20's 0.0400 vs 0.0399)
+    with a noise estimate of 2%: it goes on too. Without a noise estimate it is cut, as before."""
+    values = [0.030, 0.033, 0.036, 0.0399, 0.0400, 0.050, 0.060, 0.070, 0.080, 0.090, 0.100, 0.110]
+    with_noise = _halve(values, [0.02 * v for v in values], slots=1)
+    without = _halve(values, 0.0, slots=1)
+    assert with_noise[:6] == [8, 8, 3, 3, 3, 1] and with_noise[6:] == [1] * 6
+    assert without[:6] == [8, 8, 3, 3, 1, 1]
+
+
+def test_the_signal_carries_the_noise_of_the_evaluation_it_came_from() -> None:
+    """The metric reports `<metric>_noise` (trainers' spelling = names.noise_key); the best signal keeps
+    the noise of its best epoch, the smoothed one the EMA of the noises; the rung rule reads them."""
+    from orchestrator.record.names import noise_key
+    from trainers.metrics.evaluator import noise_name
+
+    assert noise_key("fid2k_rand") == noise_name("fid2k_rand") == "fid2k_rand_noise"
+    signal = DecisionSignal("fid2k_rand", smoothing=0.5)
+    signal.update({"fid2k_rand": 0.40, "fid2k_rand_noise": 0.02, "eval_s": 1.0}, 1)
+    out = signal.update({"fid2k_rand": 0.50, "fid2k_rand_noise": 0.04, "eval_s": 1.0}, 2)
+    assert out[noise_key("fid2k_rand_best")] == 0.02  # still the epoch-1 best, with its own noise
+    assert out[noise_key("fid2k_rand_smooth")] == pytest.approx(math.hypot(0.5 * 0.02, 0.5 * 0.04))
+    quiet = DecisionSignal("fid").update({"fid": 0.4, "eval_s": 1.0}, 1)  # no estimate: no noise keys
+    assert set(quiet) == {"fid_best", "fid_smooth", SIGNAL_STEP_KEY}
