@@ -178,12 +178,14 @@ def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, add
 @click.option("--port", default=5000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--wait", "wait_s", default=180.0, show_default=True, help="Seconds to wait for the server.")
+@click.option("--sweep", default=None,
+              help="Open this sweep's trials (name or parent run id; default: the latest).")
 @handles_user_errors
-def ui(store: str | None, port: int, host: str, wait_s: float) -> None:
-    """Start the MLflow UI on the sweep store (127.0.0.1 by default); prints its URL once it answers."""
+def ui(store: str | None, port: int, host: str, wait_s: float, sweep: str | None) -> None:
+    """Start the MLflow UI on the sweep store; prints the URL of the sweep's trials once it answers."""
     from orchestrator.record.server import serve_ui
 
-    sys.exit(serve_ui(store, host, port, wait_s, echo=click.echo, fail=fail))
+    sys.exit(serve_ui(store, host, port, wait_s, echo=click.echo, fail=fail, sweep=sweep))
 
 
 @main.command()

@@ -1,9 +1,10 @@
 """`gansweep ui`: the MLflow UI server on a sweep store, as a well-behaved child process.
 
 MLflow's server takes many seconds to answer, logs its own errors, and outlives a parent that
-is sent SIGTERM. So: a taken port is refused before anything starts; the URL (of the latest
-sweep's experiment, opening on gansweep's saved runs view) is printed only once `/health`
-answers; SIGTERM/SIGINT are forwarded to the server's process group and its exit code returned.
+is sent SIGTERM. So: a taken port is refused before anything starts; the URL (the latest sweep's,
+or `--sweep`'s, trials in a saved runs view, re-installed from the parent's tags so older sweeps
+get one too) is printed only once `/health` answers; SIGTERM/SIGINT are forwarded to the server's
+process group and its exit code returned.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.record import names
-from orchestrator.record.store import client_for, default_artifact_root, default_tracking_uri, experiment_url
+from orchestrator.record.store import (
+    client_for,
+    default_artifact_root,
+    default_tracking_uri,
+    experiment_url,
+    install_sweep_view,
+)
 
 
 def port_taken(host: str, port: int) -> bool:
@@ -43,15 +50,30 @@ def healthy(base: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def latest_sweep_experiment(uri: str) -> str | None:
-    """The experiment of the most recently started sweep in the store (None: no sweep yet)."""
+def latest_sweep(uri: str) -> str | None:
+    """The parent run id of the most recently started sweep in the store (None: no sweep yet)."""
     client = client_for(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     if not ids:
         return None
     runs = client.search_runs(ids, filter_string=f"tags.`{names.TAG_KIND}` = '{names.KIND_SWEEP}'",
                               order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0].info.experiment_id if runs else None
+    return runs[0].info.run_id if runs else None
+
+
+def sweep_page(uri: str, base: str, sweep: str | None) -> tuple[str, str | None]:
+    """(URL, sweep label) of the view `gansweep ui` opens: `sweep` (name or run id) or the latest."""
+    client = client_for(uri)
+    if sweep is not None:
+        from orchestrator.report.records import find_sweep  # ReportError (exit 2) for an unknown name
+
+        parent: str | None = find_sweep(client, sweep).run_id
+    else:
+        parent = latest_sweep(uri)
+    if parent is None:
+        return experiment_url(base, None), None
+    experiment_id, key = install_sweep_view(client, parent, latest=sweep is None)
+    return experiment_url(base, experiment_id, key), client.get_run(parent).info.run_name
 
 
 def server_command(uri: str, host: str, port: int) -> list[str]:
@@ -68,7 +90,7 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
 
 def serve_ui(
     store: str | None, host: str, port: int, wait_s: float,
-    echo: Callable[..., Any], fail: Callable[[str], Any],
+    echo: Callable[..., Any], fail: Callable[[str], Any], sweep: str | None = None,
 ) -> int:
     """Run the UI until it exits or we are signalled; returns the exit code for the CLI."""
     uri = store or default_tracking_uri()
@@ -76,7 +98,7 @@ def serve_ui(
         fail(f"--store: no MLflow store at {uri.removeprefix('sqlite:///')} (run a sweep first)")
     if port_taken(host, port):
         fail(f"--port: {host}:{port} is already in use (another `gansweep ui`?); choose another with --port")
-    experiment = latest_sweep_experiment(uri)
+    url, label = sweep_page(uri, f"http://{host}:{port}", sweep)
     # Its own session: a terminal's Ctrl-C reaches us once, and we pass it on to the whole server.
     # Its log goes to stderr, so stdout carries only the URL line (scripts read it from there).
     server = subprocess.Popen(server_command(uri, host, port), start_new_session=True, stdout=sys.stderr)
@@ -98,7 +120,8 @@ def serve_ui(
                 forward(signal.SIGTERM, None)
                 fail(f"the MLflow server did not answer {base}/health within {wait_s:.0f} s (--wait)")
             time.sleep(0.5)
-        echo(f"MLflow UI for {uri}: {experiment_url(base, experiment)}  (Ctrl-C to stop)")
+        shown = f" (trials of sweep {label})" if label else ""
+        echo(f"MLflow UI for {uri}{shown}: {url}  (Ctrl-C to stop)")
         code = server.wait()
         for child in (signal.SIGTERM, signal.SIGKILL):  # its workers may linger after the main process
             try:

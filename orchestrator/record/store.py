@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -120,27 +121,79 @@ def real_grid(data_path: str | None, count: int = REAL_GRID_IMAGES, seed: int = 
     return images_to_grid(batch)
 
 
-def runs_view(metric: str, swept: list[str]) -> dict[str, Any]:
-    """The runs table state MLflow's UI restores from a shared-view tag: best metric first, sorted."""
-    columns = [f"metrics.`{names.best_key(metric)}`", f"metrics.`{names.BEST_EPOCH}`"]
+# MLflow 3's UI opens an experiment in its GenAI workspace (Traces, Evaluations, Judges) unless the
+# experiment says it holds model training: the experiment tag below, and `workflowType` in the URL
+# for UIs that keep the workspace choice per browser.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+WORKFLOW = "workflowType=machine_learning"
+FINAL_METRIC_TAG = "gansweep.final_metric"  # on the parent: the re-measured metric (orchestrator.remeasure)
+
+
+def sweep_view_key(parent_run_id: str) -> str:
+    """The shared-view key of one sweep's runs table: `gansweep-<first 8 of its parent run id>`."""
+    return f"{names.VIEW_KEY}-{parent_run_id[:8]}"
+
+
+def runs_view(metric: str, swept: list[str], parent_run_id: str | None = None,
+              final: str | None = None) -> dict[str, Any]:
+    """The runs table state MLflow's UI restores from a shared-view tag.
+
+    With `parent_run_id`: only that sweep's trials (`searchFilter` on the parent tag), sorted by the
+    re-measured `final` metric when the sweep has one (trials without it come after), else by best.
+    """
+    best = f"metrics.`{names.best_key(metric)}`"
+    columns = [f"metrics.`{final}`"] if final else []
+    columns += [best, f"metrics.`{names.BEST_EPOCH}`"]
     columns += [f"params.`{p}`" for p in swept]
     columns += [f"tags.`{names.TAG_STATUS}`", f"metrics.`{metric}`"]
-    return {
+    view: dict[str, Any] = {
         "selectedColumns": columns,
-        "orderByKey": f"metrics.`{names.best_key(metric)}`",
+        "orderByKey": f"metrics.`{final}`" if final else best,
         "orderByAsc": True,
     }
+    if parent_run_id:
+        view["searchFilter"] = f"tags.`{names.PARENT}` = '{parent_run_id}'"
+    return view
 
 
-def install_view(client: MlflowClient, experiment_id: str, metric: str, swept: list[str]) -> None:
-    client.set_experiment_tag(experiment_id, names.VIEW_TAG, json.dumps(runs_view(metric, swept)))
+def install_view(client: MlflowClient, experiment_id: str, metric: str, swept: list[str],
+                 parent_run_id: str | None = None, final: str | None = None, latest: bool = True) -> str:
+    """Store the sweep's view (and, `latest`, the experiment-wide `gansweep` view); returns its key.
+
+    Also marks the experiment as model training, so the UI opens on runs, not on GenAI traces.
+    """
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    view = json.dumps(runs_view(metric, swept, parent_run_id, final))
+    if latest:
+        client.set_experiment_tag(experiment_id, names.VIEW_TAG, view)
+    if parent_run_id is None:
+        return names.VIEW_KEY
+    key = sweep_view_key(parent_run_id)
+    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{key}", view)
+    return key
 
 
-def experiment_url(base: str, experiment_id: str | None) -> str:
-    """The UI page of an experiment, opening on gansweep's saved runs view; `base` without a slash."""
+def install_sweep_view(client: MlflowClient, parent_run_id: str, latest: bool = False) -> tuple[str, str]:
+    """The view of a recorded sweep, from its parent's tags; returns (experiment id, view key)."""
+    run = client.get_run(parent_run_id)
+    tags = run.data.tags
+    swept = [s for s in tags.get(names.TAG_SWEPT, "").split(",") if s]
+    key = install_view(client, run.info.experiment_id, tags.get(names.TAG_METRIC, "fid"), swept,
+                       parent_run_id, tags.get(FINAL_METRIC_TAG), latest=latest)
+    return run.info.experiment_id, key
+
+
+def experiment_url(base: str, experiment_id: str | None, key: str = names.VIEW_KEY) -> str:
+    """The UI page of an experiment, opening on a saved runs view; `base` without a slash."""
     if experiment_id is None:
         return base + "/"
-    return f"{base}/#/experiments/{experiment_id}/runs?viewStateShareKey={names.VIEW_KEY}"
+    return f"{base}/#/experiments/{experiment_id}/runs?viewStateShareKey={key}&{WORKFLOW}"
+
+
+def parent_run_name(name: str, started: float | None = None) -> str:
+    """`demo 2026-12-07 16:09`: sweeps of one name stay apart in the UI's run list."""
+    return f"{name} {time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}"
 
 
 def start_sweep_run(
@@ -160,7 +213,7 @@ def start_sweep_run(
     swept = sorted(spec.search_params())
     run = client.create_run(
         experiment_id,
-        run_name=spec.name,
+        run_name=parent_run_name(spec.name),
         tags={
             **source_tags(spec),
             **protocol_tags(info),
@@ -193,7 +246,7 @@ def _fill_sweep_run(client: MlflowClient, spec: SweepSpec, experiment_id: str, r
     grid = real_grid(info.get("dataset"), seed=spec.seed)
     if grid is not None:
         client.log_image(run_id, grid, key=names.REAL_KEY, step=0)
-    install_view(client, experiment_id, spec.asha_metric, swept)
+    install_view(client, experiment_id, spec.asha_metric, swept, run_id)
     with tempfile.TemporaryDirectory() as directory:
         Path(directory, "resolved_spec.json").write_text(json.dumps(resolved, indent=2, default=str))
         Path(directory, "real_stats.json").write_text(json.dumps(info, indent=2, default=str))

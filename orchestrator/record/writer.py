@@ -30,6 +30,7 @@ from ray.tune import Callback
 from orchestrator import trial as trial_mod
 from orchestrator.record import names
 from orchestrator.record.store import client_for, dataset_input, source_tags
+from orchestrator.schedule import SIGNAL_STEP_KEY, signal_key
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.sections import SCHEDULER_NAMES
 
@@ -187,7 +188,10 @@ class MLflowTrialLogger(Callback):
             return  # already logged before the driver restarted
         self._last_step[run_id] = step
         now = int(time.time() * 1000)
-        values = {k: v for k, v in names.chartable(result).items() if math.isfinite(v)}
+        # The schedulers' best-so-far signal repeats `best_<metric>` and `signal_step` is their clock:
+        # neither is a chart a person wants, so a child holds one "best" series.
+        hidden = {signal_key(self.metric, "best"), SIGNAL_STEP_KEY}
+        values = {k: v for k, v in names.chartable(result).items() if math.isfinite(v) and k not in hidden}
         score = values.get(self.metric, math.nan)
         if score < self._best.get(trial.trial_id, math.inf):  # False for NaN
             self._best[trial.trial_id] = score

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.console import console
 from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.record.store import client_for
+from orchestrator.report import terminal
 from orchestrator.report.build import build_report
 from orchestrator.report.records import find_sweep
 from orchestrator.report.render import cell
-from orchestrator.report.terminal import failure_notes, narrow_caption, narrow_columns, rich_table
 
 if TYPE_CHECKING:
     from orchestrator.spec import SweepSpec
@@ -25,11 +26,13 @@ def print_summary(spec: SweepSpec, result: SweepResult) -> None:
     client = client_for(spec.tracking_uri)
     report = build_report(client, find_sweep(client, result.parent_run_id))
     frame, metric = report.table, report.sweep.metric
-    title = f"sweep {spec.name}: ranked by best {metric}"
+    title = f"sweep {spec.name}: {terminal.ranking(report)}"
     console.print()  # the live table above may leave the cursor at the end of its last line
-    console.print(rich_table(frame, narrow_columns(report, frame, []), title, narrow_caption(report),
-                             narrow=True))
-    for line in failure_notes(frame):
+    columns = terminal.narrow_columns(report, frame, [])
+    caption = functools.partial(terminal.narrow_caption, report)
+    table, _ = terminal.fitted_table(console, frame, columns, title, caption, metric=metric)
+    terminal.print_fitted(console, table)
+    for line in terminal.failure_notes(frame):
         console.print(line, highlight=False)
     best = frame.iloc[0]
     params = {p: _plain(best[p]) for p in report.sweep.swept if p in frame.columns}

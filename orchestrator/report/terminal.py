@@ -1,21 +1,30 @@
-"""The terminal view of a report (rich tables) that fits 100 columns unless asked for `--wide`.
+"""The terminal view of a report (rich tables) that fits the console's width unless asked for `--wide`.
 
-At 100 columns a table of every column makes rich shrink cells to "0.00..." and "rmsp...". The
-narrow view therefore picks the columns that decide (params, best value and epoch, value at the
-common budget, epochs, status, wall time), uses short headers explained in a caption, prints the
-status as `stopped@2` with failure reasons listed under the table, and never lets rich cut a
-number: number columns do not wrap, only the caption and notes do.
+Rich fits a table that is too wide by shrinking every cell, which turns trial ids into `0000`,
+drops the rank column and cuts `0.09118` to `0.0911`. So the narrow view never lets rich shrink:
+every column is as wide as its widest cell (`min_width`, `no_wrap`), and the table is measured
+before it is printed; while it is wider than the console, numbers are first rounded to fewer
+significant digits and then the columns that decide least are dropped (wall time, epochs, the
+budget and best-epoch columns, status, then the swept params from the last), each dropped column
+named in the caption and shown by `--wide`. The rank and the trial id are never dropped or cut.
+Failure reasons are listed under the table; only the caption and notes wrap.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import os
 import shutil
 import sys
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from orchestrator.record.names import BEST_EPOCH, best_key
@@ -23,15 +32,21 @@ from orchestrator.report.build import SweepReport
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
 from orchestrator.report.render import cell, combined_columns, display_columns, importance_line
 
-NARROW = 100  # columns of a piped/non-TTY terminal view
+NARROW = 100  # columns of a piped/non-TTY terminal view ($COLUMNS overrides)
 LEFT = ("trial", "status", "sweep", "best_trial", "note")
+KEEP = ("rank", "trial", "sweep")  # never dropped: what a row is
+DIGITS = (4, 3)  # significant digits tried before a column is dropped
 
 
 def make_console(wide: bool = False) -> Console:
-    """The terminal's width on a TTY, 100 columns otherwise; `--wide`: as wide as the tables need."""
+    """`$COLUMNS` when set, else the terminal's width on a TTY, else 100; `--wide`: as wide as needed."""
     if wide:
         return Console(width=400, soft_wrap=False)
-    width = shutil.get_terminal_size((NARROW, 24)).columns if sys.stdout.isatty() else NARROW
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        width = int(columns)
+    else:
+        width = shutil.get_terminal_size((NARROW, 24)).columns if sys.stdout.isatty() else NARROW
     return Console(width=width)
 
 
@@ -44,22 +59,83 @@ def short_status(status: str) -> str:
     return status.split(" (", 1)[0]
 
 
+def rounded(value: Any, digits: int = 4) -> str:
+    """`cell` with `digits` significant digits: a narrow table rounds numbers, never cuts them."""
+    if isinstance(value, float | np.floating) and math.isfinite(value) and digits != 4:
+        return f"{value:.{digits}g}"
+    return cell(value)
+
+
 def rich_table(frame: pd.DataFrame, columns: list[tuple[str, str]], title: str, caption: str = "",
-               narrow: bool = False) -> Table:
-    """A rich table of `frame` with (column, header) pairs; every value through `cell`."""
+               narrow: bool = False, digits: int = 4) -> Table:
+    """A rich table of `frame` with (column, header) pairs; every value through `cell`.
+
+    Each column is at least as wide as its widest cell and header and never wraps (only `note`
+    does), so rich cannot squeeze ids and numbers; `fitted_table` keeps the whole within the width.
+    """
     table = Table(title=title, caption=caption or None, box=box.SIMPLE_HEAD, padding=(0, 1),
                   caption_justify="left", title_justify="left")
-    for key, header in columns:
-        left = key in LEFT
-        table.add_column(header, justify="left" if left else "right", no_wrap=key != "note",
-                         overflow="fold")
+    rows = []
     for _, row in frame.iterrows():
         values = []
         for key, _ in columns:
             value = row.get(key)
-            values.append(short_status(str(value)) if key == "status" and narrow else cell(value))
+            values.append(short_status(str(value)) if key == "status" and narrow else rounded(value, digits))
+        rows.append(values)
+    for index, (key, header) in enumerate(columns):
+        widest = max([len(header), *(len(values[index]) for values in rows)])
+        wraps = key == "note"
+        table.add_column(header, justify="left" if key in LEFT else "right", no_wrap=not wraps,
+                         overflow="fold", min_width=None if wraps else widest)
+    for values in rows:
         table.add_row(*values)
     return table
+
+
+def table_width(console: Console, table: Table) -> int:
+    """The columns `table` needs to show every cell whole (its minimum width as rich measures it)."""
+    return Measurement.get(console, console.options.update_width(10_000), table).minimum
+
+
+def drop_order(columns: list[tuple[str, str]], metric: str | None) -> list[str]:
+    """Column keys in the order they are dropped as the width shrinks: least deciding first."""
+    first = ["wall_s", "epochs", f"budget_{metric}", "best_epoch", "status"]
+    keys = [k for k, _ in columns]
+    fixed = set(KEEP) | {f"best_{metric}"} | {k for k in keys if k.startswith("final_")}
+    params = [k for k in reversed(keys) if k not in fixed and k not in first]
+    return [k for k in first if k in keys] + params + [k for k in keys if k == f"best_{metric}"]
+
+
+def fitted_table(console: Console, frame: pd.DataFrame, columns: list[tuple[str, str]], title: str,
+                 caption: Callable[[list[str]], str] | str = "", narrow: bool = True,
+                 metric: str | None = None) -> tuple[Table, list[str]]:
+    """The narrow table that fits `console.width`, and the headers of the columns left out.
+
+    Tried in order: every column at 4 then 3 significant digits, then without the next column of
+    `drop_order`; the table of the last resort (rank, trial, final) is printed wider than the
+    console rather than cut. `caption`: text, or a function of the keys shown (headers explained).
+    """
+    shown = list(columns)
+    dropped: list[str] = []
+    order = drop_order(columns, metric)
+    while True:
+        for digits in DIGITS:
+            text = caption([k for k, _ in shown]) if callable(caption) else caption
+            note = text if not dropped else f"{text}; not shown at this width: {', '.join(dropped)}"
+            table = rich_table(frame, shown, title, note.strip("; "), narrow=narrow, digits=digits)
+            if table_width(console, table) <= console.width:
+                return table, dropped
+        if not order:
+            return table, dropped
+        key = order.pop(0)
+        dropped.append(dict(shown)[key])
+        shown = [(k, h) for k, h in shown if k != key]
+
+
+def print_fitted(console: Console, table: Table) -> None:
+    """Print a fitted table; one that cannot fit (rank and id alone are wider) overflows, uncut."""
+    need = table_width(console, table)
+    console.print(table, width=max(console.width, need), crop=False)
 
 
 def narrow_columns(report: SweepReport, frame: pd.DataFrame, lead: list[str]) -> list[tuple[str, str]]:
@@ -77,18 +153,27 @@ def narrow_columns(report: SweepReport, frame: pd.DataFrame, lead: list[str]) ->
     return [(k, h) for k, h in cols if k in frame.columns]
 
 
-def narrow_caption(report: SweepReport) -> str:
+def narrow_caption(report: SweepReport, shown: list[str] | None = None) -> str:
+    """What the short headers mean, for the columns `shown` (default: all of them)."""
     metric = report.sweep.metric
-    parts = []
     final = report.table.attrs.get("final_metric")
+    parts = []
     if final:
-        parts.append(f"final = {final} re-measured at the end (ranked first)")
-    parts.append(f"best = best {metric} over epochs, @ep = its epoch")
+        parts.append((final, f"final = {final} re-measured at the end (ranked first)"))
+    parts.append((f"best_{metric}", f"best = best {metric} over epochs"))
+    parts.append(("best_epoch", "@ep = its epoch"))
     if report.budget_epoch is not None:
-        parts.append(f"@e{report.budget_epoch} = best {metric} up to epoch {report.budget_epoch}, "
-                     "which every trial reached")
-    parts.append("--wide shows every column")
-    return "; ".join(parts)
+        parts.append((f"budget_{metric}", f"@e{report.budget_epoch} = best {metric} up to epoch "
+                      f"{report.budget_epoch}, which every trial reached"))
+    texts = [text for key, text in parts if shown is None or key in shown]
+    return "; ".join([*texts, "--wide shows every column"])
+
+
+def ranking(report: SweepReport) -> str:
+    """How the table is ordered: the re-measured final value first where there is one."""
+    final = report.table.attrs.get("final_metric")
+    best = f"best {report.sweep.metric}"
+    return f"ranked by {final}, then {best}" if final else f"ranked by {best}"
 
 
 def failure_notes(frame: pd.DataFrame) -> list[str]:
@@ -108,11 +193,15 @@ def print_tables(reports: list[SweepReport], wide: bool = False, console: Any = 
     """The `--format table` view: rich tables in the terminal."""
     console = console or make_console(wide)
 
-    def columns_of(rep: SweepReport, frame: pd.DataFrame, lead: list[str]) -> list[tuple[str, str]]:
+    def show(rep: SweepReport, frame: pd.DataFrame, title: str, lead: list[str], caption: str = "") -> None:
         if wide:
             cols = display_columns(rep) if not lead else combined_columns(reports, frame)
-            return [(c, c) for c in cols]
-        return narrow_columns(rep, frame, lead)
+            console.print(rich_table(frame, [(c, c) for c in cols], title, caption))
+            return
+        text = functools.partial(narrow_caption, rep) if caption else ""
+        table, _ = fitted_table(console, frame, narrow_columns(rep, frame, lead), title, text,
+                                metric=rep.sweep.metric)
+        print_fitted(console, table)
 
     if len(reports) > 1:
         summary = sweep_summary(reports)
@@ -120,16 +209,13 @@ def print_tables(reports: list[SweepReport], wide: bool = False, console: Any = 
         console.print(rich_table(summary, [(c, c) for c in keep], "sweeps"))
         if comparable(reports):
             combined = combined_table(reports)
-            title = f"all trials ranked by best {reports[0].sweep.metric}"
-            console.print(rich_table(combined, columns_of(reports[0], combined, ["sweep"]), title,
-                                     narrow=not wide))
+            show(reports[0], combined, f"all trials ranked by best {reports[0].sweep.metric}", ["sweep"])
         else:
             console.print(f"[bold yellow]{not_comparable_note(reports)}[/]")
     for rep in reports:
         metric = rep.sweep.metric
-        title = f"sweep {rep.sweep.name} ({rep.sweep.run_id[:8]}): ranked by best {metric}"
-        caption = "" if wide else narrow_caption(rep)
-        console.print(rich_table(rep.table, columns_of(rep, rep.table, []), title, caption, narrow=not wide))
+        title = f"sweep {rep.sweep.name} ({rep.sweep.run_id[:8]}): {ranking(rep)}"
+        show(rep, rep.table, title, [], "" if wide else narrow_caption(rep))
         for line in failure_notes(rep.table) if not wide else []:
             console.print(line, highlight=False)
         if rep.importance is not None:

@@ -22,7 +22,14 @@ from ray.tune.experiment import Trial
 
 from orchestrator import trial as trial_mod
 from orchestrator.record import names
-from orchestrator.record.store import best_params, finished_trials, sample_steps, start_sweep_run
+from orchestrator.record.store import (
+    EXPERIMENT_KIND_TAG,
+    best_params,
+    finished_trials,
+    sample_steps,
+    start_sweep_run,
+    sweep_view_key,
+)
 from orchestrator.record.writer import MLflowTrialLogger
 from orchestrator.spec import load
 from trainers.config import TrainConfig
@@ -77,7 +84,7 @@ def test_child_and_parent_record(sweep: tuple, tmp_path: Path) -> None:
     result = _report(logger, good, 1, 9.0)
     assert trial_mod.GRID_KEY not in result, "the grid bytes must not reach Tune's own loggers"
     _report(logger, cut, 1, 8.5)
-    _report(logger, good, 2, 7.0)
+    _report(logger, good, 2, 7.0, **{f"{METRIC}_best": 7.0, f"{METRIC}_smooth": 7.5, "signal_step": 2.0})
     _report(logger, good, 3, 8.0, final=1.0)
     logger.on_checkpoint(0, [], good, _checkpoint(tmp_path, "ckpt"))
     logger.on_trial_complete(0, [], cut)
@@ -92,8 +99,8 @@ def test_child_and_parent_record(sweep: tuple, tmp_path: Path) -> None:
     assert run.data.params["lr"] == "0.0003" and run.data.params["conv_dim"] == "16"
     assert run.data.params["z_dim"] == "32" and run.data.params["epochs"] == "4"
     # charts: losses, metric, speed; no bookkeeping
-    assert set(run.data.metrics) == {"d_loss", "g_loss", METRIC, "img_per_s", "epoch_s",
-                                     f"best_{METRIC}", "best_epoch"}
+    assert set(run.data.metrics) == {"d_loss", "g_loss", METRIC, "img_per_s", "epoch_s", f"{METRIC}_smooth",
+                                     f"best_{METRIC}", "best_epoch"}, "one best series, no signal_step"
     best = [(m.step, m.value) for m in client.get_metric_history(run_id, f"best_{METRIC}")]
     assert sorted(best) == [(1, 9.0), (2, 7.0)]
     assert run.data.metrics["best_epoch"] == 2
@@ -114,8 +121,13 @@ def test_child_and_parent_record(sweep: tuple, tmp_path: Path) -> None:
     assert sorted(sample_steps(client, parent, names.REAL_KEY)) == [0]
     assert best_params(client, parent, ["conv_dim", "lr"]) == {"conv_dim": "16", "lr": "0.0003"}
     assert finished_trials(client, parent) == 2
-    view = json.loads(client.get_experiment(experiment_id).tags[names.VIEW_TAG])
+    tags = client.get_experiment(experiment_id).tags
+    view = json.loads(tags[names.VIEW_TAG])
     assert view["orderByKey"] == f"metrics.`best_{METRIC}`" and "params.`lr`" in view["selectedColumns"]
+    assert json.loads(tags[f"mlflow.sharedViewState.{sweep_view_key(parent)}"]) == view
+    assert view["searchFilter"] == f"tags.`{names.PARENT}` = '{parent}'", "only this sweep's trials"
+    assert tags[EXPERIMENT_KIND_TAG] == "custom_model_development", "opens on model training, not GenAI"
+    assert top.info.run_name.startswith(f"{top.data.tags[names.TAG_SWEEP]} 20"), "name + start time"
 
 
 def test_a_restored_writer_logs_no_step_twice(sweep: tuple) -> None:

@@ -123,3 +123,49 @@ def test_bad_store_in_a_fresh_process_prints_no_traceback(tmp_path: Path) -> Non
         f"gansweep: error: --store {tmp_path / 'runs'}: a folder without mlflow.db is not an MLflow store "
         "(pass the sqlite:///.../mlflow.db URI or the folder that holds it)"]
     assert "Traceback" not in done.stdout + done.stderr
+
+
+# Four swept params, re-measured finals and FIDs like 0.09118: at 100 columns rich used to squeeze
+# this table into `0000` ids, no rank column and cut numbers (issue 21).
+WIDE_TRIALS = {
+    f"f3a9c_{i:05d}": ({"conv_dim": [16, 32][i % 2], "lr": [1.23456e-4, 9.87654e-4, 3.3e-3][i % 3],
+                        "optimizer": ["rmsprop", "adam"][i // 2 % 2], "batch_size": [64, 128][i // 3 % 2]},
+                       "completed" if i < 3 else "stopped",
+                       "completed 6 epochs" if i < 3 else "stopped early by SHA at epoch 2",
+                       [0.3 + i, 0.09118 + i, 0.0812 + i] if i < 3 else [0.4 + i, 0.2 + i])
+    for i in range(6)
+}
+
+
+@pytest.fixture(scope="module")
+def wide_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    tmp = tmp_path_factory.mktemp("wide_store")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    finals = {"f3a9c_00000": 0.1234567, "f3a9c_00001": 1.0987654}
+    make_sweep(MlflowClient(tracking_uri=uri), tmp, "wide", "fid1k_rand", WIDE_TRIALS, finals=finals)
+    return uri
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_ids_and_ranks_are_whole_at_every_width(wide_store: str, width: int) -> None:
+    result = CliRunner().invoke(main, ["report", "wide", "--store", wide_store], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    lines = result.output.split("effect of")[0].splitlines()
+    assert max(len(line.rstrip()) for line in result.output.splitlines()) <= width, result.output
+    rows = [line.split() for line in lines if any(f"{i:05d}" in line for i in range(6))]
+    rows = [r for r in rows if r[0].isdigit() and len(r) > 2]  # table rows, not the failure notes
+    assert sorted(r[1] for r in rows) == [f"{i:05d}" for i in range(6)], result.output
+    assert [r[0] for r in rows] == [str(k) for k in range(1, 7)], "the rank column is there, in order"
+    header = next(line for line in lines if "trial" in line.split())
+    assert header.split()[0] == "#", header
+    assert "…" not in result.output and "0.0911 " not in result.output + " "
+
+
+def test_narrow_tables_round_numbers_and_name_what_they_drop(wide_store: str) -> None:
+    wide = CliRunner().invoke(main, ["report", "wide", "--store", wide_store], env={"COLUMNS": "200"}).output
+    narrow = CliRunner().invoke(main, ["report", "wide", "--store", wide_store], env={"COLUMNS": "80"}).output
+    assert "wall s" in wide and "not shown at this width" not in wide
+    assert "not shown at this width: wall s" in " ".join(narrow.split()), narrow
+    for text in (wide, narrow):  # 1.0987654 rounds to 1.099 (4 digits) or 1.1 (3): never 1.098
+        assert ("1.099" in text) or ("1.1 " in text), text
+        assert "1.098" not in text and "0.0911 " not in text
