@@ -79,10 +79,10 @@ def _load(spec_path: Path, overrides: tuple[str, ...], check_data: bool = True) 
 
 
 def _print_plan(spec: Any) -> None:
-    from orchestrator.spec.sections import SCHEDULER_NAMES
+    from orchestrator.schedulers import scheduler_label
 
     click.echo(json.dumps(spec.resolved(), indent=2, default=str))
-    click.echo(f"trials: {spec.grid_size()}  ({SCHEDULER_NAMES[spec.scheduler.type]} on {spec.asha_metric}, "
+    click.echo(f"trials: {spec.grid_size()}  ({scheduler_label(spec.scheduler.type)} on {spec.asha_metric}, "
                f"mode {spec.scheduler.mode})")
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from orchestrator.record.names import FINAL_KEY, short_trial_id
 from orchestrator.schedule import planned_reports
-from orchestrator.spec.sections import SCHEDULER_NAMES
+from orchestrator.schedulers import scheduler_label
 
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -83,7 +83,7 @@ class LiveTrialTable(Callback):
         total = spec.grid_size() if spec.time_budget_s is None else None
         return cls(spec.asha_metric, sorted(spec.search_params()), enabled=enabled, max_t=spec.max_t(images),
                    total=total, concurrency=spec.resources.max_concurrent or 1,
-                   scheduler=SCHEDULER_NAMES[spec.scheduler.type],
+                   scheduler=scheduler_label(spec.scheduler.type),
                    planned=planned_reports(spec, images))
 
     def __getstate__(self) -> dict[str, Any]:

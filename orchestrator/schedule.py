@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
+from ray.tune.schedulers import HyperBandScheduler, TrialScheduler
 from ray.tune.schedulers.hyperband import _Bracket
 
 from orchestrator.record.names import SIGNAL_SUFFIX, noise_key, signal_key
+from orchestrator.schedulers import SCHEDULERS, halvings, is_pausing
 
 SIGNAL_STEP_KEY = "signal_step"  # report index of the latest fresh evaluation: the schedulers' time_attr
 SIGNAL_FILE = "decision_signal.json"  # the signal state inside a trial checkpoint (resumes continue it)
@@ -163,22 +164,6 @@ def tuner_metric(spec: Any) -> str:
     return signal_key(spec.asha_metric, spec.scheduler.signal)
 
 
-def halvings(max_t: int, grace_period: int, reduction_factor: float) -> int:
-    """How many times successive halving cuts: rungs grace, grace * rf, ... until max_t is reached."""
-    if grace_period >= max_t:
-        return 0
-    return math.ceil(math.log(max_t / grace_period) / math.log(reduction_factor) - 1e-9)
-
-
-def sha_rungs(max_t: int, grace_period: int, reduction_factor: float) -> list[int]:
-    """The reports at which ``SuccessiveHalving`` decides: grace, grace * rf, ... (Tune's _Bracket rule)."""
-    rungs, r = [], grace_period
-    for _ in range(halvings(max_t, grace_period, reduction_factor)):
-        rungs.append(r)
-        r = int(min(r * reduction_factor, max_t))
-    return rungs
-
-
 def promotions(values: list[float], noises: list[float], quota: int, slots: int = 1,
                bound: float = NOISE_BOUND) -> int:
     """How many trials a synchronous rung keeps, given their values best first (lower is better).
@@ -280,22 +265,12 @@ class SuccessiveHalving(HyperBandScheduler):
 
 
 def planned_reports(spec: Any, images: int | None) -> int | None:
-    """Reports (epochs) the whole sweep will train when that is known in advance: under ``sha``
-    (N trials to the first rung, then the quota ceil(N / rf) or the slots, whichever is more, ...),
-    else None (ASHA decides as it goes). Ties kept within noise may add to it (at most the quota)."""
-    sched, n = spec.scheduler, spec.grid_size()
-    max_t = spec.max_t(images)
-    if sched.type != "sha" or max_t is None or spec.time_budget_s is not None:
+    """Reports (epochs) the whole sweep will train when its scheduler knows that in advance
+    (``Scheduler.plan``: sha), else None (ASHA decides as it goes, a time budget may end it early)."""
+    plan, max_t = SCHEDULERS[spec.scheduler.type].plan, spec.max_t(images)
+    if plan is None or max_t is None or spec.time_budget_s is not None:
         return None
-    total, reached, alive, quota = 0, 0, n, n
-    for rung in [*sha_rungs(max_t, min(sched.grace_period, max_t), sched.reduction_factor), max_t]:
-        total += alive * (rung - reached)
-        quota = math.ceil(quota / sched.reduction_factor)
-        reached, alive = rung, min(alive, max(quota, spec.resources.max_concurrent))
-    return total
-
-
-PAUSING = frozenset({"sha", "hyperband"})  # schedulers that pause trials at rungs
+    return plan(spec, max_t)
 
 
 def searcher_limit(spec: Any) -> int:
@@ -305,35 +280,20 @@ def searcher_limit(spec: Any) -> int:
     trials as live, so under a pausing scheduler they would hold a bracket to ``max_concurrent``
     trials and halve among those. There every trial is created and ``resources.max_concurrent``
     is enforced by Ray's resources instead (``ray_cpus``)."""
-    return 0 if spec.scheduler.type in PAUSING else spec.resources.max_concurrent
+    return 0 if is_pausing(spec) else spec.resources.max_concurrent
 
 
 def ray_cpus(spec: Any, address: str | None) -> int | None:
     """CPUs of the local Ray gansweep starts: under a pausing scheduler exactly ``max_concurrent``
     trials' worth, so Ray runs that many at once; otherwise (and on a cluster) Ray's own count."""
-    if address or spec.scheduler.type not in PAUSING:
+    if address or not is_pausing(spec):
         return None
     return max(1, math.ceil(spec.resources.max_concurrent * spec.resources.cpus_per_trial))
 
 
 def build_scheduler(spec: Any, images: int | None) -> TrialScheduler:
     """Tune's scheduler for ``spec.scheduler`` (metric and mode come from the TuneConfig)."""
-    sched = spec.scheduler
-    max_t = spec.max_t(images) or 1
-    if sched.type == "none":
-        return FIFOScheduler()
-    if sched.type == "sha":
-        return SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, max_t=max_t, num_trials=spec.grid_size(),
-                                 grace_period=min(sched.grace_period, max_t),
-                                 reduction_factor=sched.reduction_factor,
-                                 slots=spec.resources.max_concurrent, noise_bound=sched.noise_bound)
-    if sched.type == "hyperband":
-        return HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t,
-                                  reduction_factor=sched.reduction_factor, stop_last_trials=True)
-    if sched.type == "asha":
-        return ASHAScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t, grace_period=sched.grace_period,
-                             reduction_factor=sched.reduction_factor)
-    raise ValueError(f"unknown scheduler type {sched.type!r}")
+    return SCHEDULERS[spec.scheduler.type].build(spec, spec.max_t(images) or 1)
 
 
 def eval_steps(max_t: int, every: int) -> list[int]:
@@ -345,21 +305,8 @@ def eval_steps(max_t: int, every: int) -> list[int]:
 def decision_steps(spec: Any, images: int | None) -> tuple[int, ...]:
     """The reports at which the scheduler decides (its rungs, moved to the first evaluation at or
     after them): where a trial should write resume state so a stop, pause or restart loses nothing."""
-    sched = spec.scheduler
     max_t = spec.max_t(images) or 1
-    if sched.type == "none":
-        return ()
-    rf = sched.reduction_factor
-    if sched.type == "sha":
-        milestones = set(sha_rungs(max_t, sched.grace_period, rf)) | {max_t}
-    elif sched.type == "hyperband":
-        s_max = int(round(math.log(max_t) / math.log(rf)))
-        milestones = {int(max_t * rf ** (-s)) * rf**k for s in range(s_max + 1) for k in range(s + 1)}
-    else:
-        if sched.grace_period >= max_t:
-            return ()
-        rungs = int(math.log(max_t / sched.grace_period) / math.log(rf) + 1)
-        milestones = {sched.grace_period * rf**k for k in range(rungs)}
+    milestones = SCHEDULERS[spec.scheduler.type].milestones(spec.scheduler, max_t)
     evals = eval_steps(max_t, spec.metrics.every)
     out = {next(e for e in evals if e >= m) for m in milestones if 1 <= m <= max_t}
     return tuple(sorted(int(s) for s in out))

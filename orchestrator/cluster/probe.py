@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from orchestrator.schedulers import is_pausing
+
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
@@ -297,9 +299,6 @@ def check_resources(nodes: list[NodeResources], spec: SweepSpec, address: str) -
         )
 
 
-PAUSING_SCHEDULERS = frozenset({"sha", "hyperband"})  # as orchestrator.schedule.PAUSING (no Ray import here)
-
-
 def trial_slots(nodes: list[NodeResources], cpus_per_trial: float, gpus_per_trial: float) -> int:
     """How many trials of this shape the nodes can run at once (each trial fits on one node)."""
     slots = 0
@@ -320,7 +319,7 @@ def check_concurrency(nodes: list[NodeResources], spec: SweepSpec, address: str)
     cluster those CPUs are the cluster's: where they fit more trials than ``max_concurrent``, the
     sweep is refused with the two ways to get what the user meant.
     """
-    if spec.scheduler.type not in PAUSING_SCHEDULERS:
+    if not is_pausing(spec):
         return
     slots = trial_slots(nodes, float(spec.resources.cpus_per_trial), float(spec.resources.gpus_per_trial))
     limit = spec.resources.max_concurrent

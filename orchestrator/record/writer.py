@@ -31,8 +31,8 @@ from orchestrator import trial as trial_mod
 from orchestrator.record import names
 from orchestrator.record.store import client_for, dataset_input, source_tags
 from orchestrator.schedule import SIGNAL_STEP_KEY, signal_key
+from orchestrator.schedulers import scheduler_label
 from orchestrator.spec import SweepSpec
-from orchestrator.spec.sections import SCHEDULER_NAMES
 
 
 def trial_error(trial: Any) -> str:
@@ -106,7 +106,7 @@ class MLflowTrialLogger(Callback):
             metric=spec.asha_metric,
             backbone=spec.metrics.backbone,
             swept=sorted(spec.search_params()),
-            scheduler=SCHEDULER_NAMES[spec.scheduler.type],
+            scheduler=scheduler_label(spec.scheduler.type),
             done_dir=done_dir,
             base_config=spec.base_train_config().to_dict(),
             run_tags=source_tags(spec),

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.schedulers import SCHEDULERS
 from orchestrator.spec.errors import FieldError, as_model
 from trainers.config import Optimizer, Precision, TrainConfig
 from trainers.data import SOURCES
@@ -222,9 +223,6 @@ class MetricsSpec(Section):
         return v
 
 
-# scheduler.type -> how the user reads it ("stopped early by ASHA at epoch 2")
-SCHEDULER_NAMES = {"sha": "successive halving", "asha": "ASHA", "hyperband": "HyperBand",
-                   "none": "no scheduler"}
 
 
 class SchedulerSpec(Section):
@@ -232,7 +230,7 @@ class SchedulerSpec(Section):
 
     # sha: synchronous successive halving over all trials (orchestrator.schedule.SuccessiveHalving),
     # the default because it met the decision target on real CelebA curves (README, Decisions)
-    type: Literal[tuple(SCHEDULER_NAMES)] = "sha"  # type: ignore[valid-type]
+    type: Literal[tuple(SCHEDULERS)] = "sha"  # type: ignore[valid-type]  # orchestrator.schedulers
     metric: str = "fid"
     mode: Literal["min"] = "min"
     grace_period: Count = 1

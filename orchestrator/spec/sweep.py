@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from orchestrator.schedulers import SCHEDULERS, scheduler_label
 from orchestrator.spec.errors import FieldError, Loc
 from orchestrator.spec.params import ParamSpec, SearchSpec
 from orchestrator.spec.sections import (
-    SCHEDULER_NAMES,
     CheckpointSpec,
     DataSpec,
     MetricsSpec,
@@ -105,7 +105,7 @@ class SweepSpec(Section):
         if metrics is not None:
             names = _metric_names(metrics)
             if _resolve_metric(sched.metric, names) is None:
-                who = SCHEDULER_NAMES[sched.type] if sched.type != "none" else "the search"
+                who = scheduler_label(sched.type) if sched.type != "none" else "the search"
                 why = " (metrics.kid is false)" if sched.metric.startswith("kid") and not metrics.kid else ""
                 seen = ", ".join(names)
                 raise FieldError(
@@ -113,7 +113,7 @@ class SweepSpec(Section):
                     ("metric",),
                 )
         search, train = info.data.get("search"), info.data.get("train")
-        if sched.type in ("sha", "asha") and search is not None and train is not None:
+        if SCHEDULERS[sched.type].uses_grace and search is not None and train is not None:
             limit, what = sched.max_t, "max_t"
             if (
                 limit is None

@@ -145,7 +145,8 @@ def test_decisions_happen_where_the_metric_is_fresh(tmp_path: Path) -> None:
 
 
 def test_successive_halving_is_the_default_and_decides_at_its_rungs(tmp_path: Path) -> None:
-    from orchestrator.schedule import SuccessiveHalving, halvings, sha_rungs
+    from orchestrator.schedule import SuccessiveHalving
+    from orchestrator.schedulers import halvings, sha_rungs
 
     default = _spec(tmp_path)
     assert (default.scheduler.type, default.scheduler.reduction_factor) == ("sha", 3)
