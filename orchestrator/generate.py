@@ -24,6 +24,7 @@ from torch import nn
 from orchestrator.record import names
 from orchestrator.record.names import TAG_KIND, TAG_TRIAL
 from orchestrator.report import ReportError, build_report, find_sweep, open_store, short_trial_id
+from trainers import pixels
 from trainers.config import TrainConfig
 from trainers.models import build_generator, images_to_grid
 
@@ -114,8 +115,7 @@ def render(model: nn.Module, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, 3, S, S) in [-1, 1] -> (N, S, S, 3) uint8, the same rounding as the logged grids."""
-    scaled = images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return scaled.permute(0, 2, 3, 1).contiguous().numpy()
+    return pixels.to_uint8(images).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def _check_free(paths: list[Path], force: bool) -> None:

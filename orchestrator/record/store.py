@@ -108,16 +108,14 @@ def real_grid(data_path: str | None, count: int = REAL_GRID_IMAGES, seed: int = 
     """A grid of `count` random real training images (uint8 HWC), laid out like the sample grids."""
     if not data_path or not Path(data_path).exists():
         return None
-    import torch
-
     from trainers.models import images_to_grid
+    from trainers.pixels import to_float
 
     images = np.load(data_path, mmap_mode="r")
     if images.ndim != 4 or len(images) == 0:
         return None
     picks = np.sort(np.random.default_rng(seed).choice(len(images), min(count, len(images)), replace=False))
-    batch = torch.from_numpy(np.ascontiguousarray(images[picks])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return images_to_grid(batch)
+    return images_to_grid(to_float(images[picks]))
 
 
 def runs_view(metric: str, swept: list[str]) -> dict[str, Any]:

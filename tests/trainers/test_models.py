@@ -12,7 +12,6 @@ from trainers.models import (
     build_discriminator,
     build_generator,
     images_to_grid,
-    quantise,
     recalibrate_batchnorm,
 )
 
@@ -114,8 +113,3 @@ def test_recalibrate_batchnorm_replaces_stale_running_statistics() -> None:
     bad, good = (stale - reference).abs().mean().item(), (fresh - reference).abs().mean().item()
     assert good < 0.02 and bad > 5 * good, (bad, good)
 
-
-def test_quantise_rounds_to_uint8_levels() -> None:
-    x = torch.tensor([-1.0, -0.9999, 0.0, 0.003, 1.0, 1.5])
-    levels = (quantise(x) + 1) * 127.5
-    assert torch.allclose(levels, torch.tensor([0.0, 0.0, 128.0, 128.0, 255.0, 255.0]), atol=1e-4)
