@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from orchestrator.record import names
+from orchestrator.record.sqlite import sqlite_path
 from orchestrator.spec import SweepSpec, default_tracking_uri
 
 REAL_GRID_IMAGES = 64
@@ -31,16 +32,16 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 def default_artifact_root(uri: str) -> str | None:
     """Artifacts of a local SQLite store live beside the database, in `<db dir>/artifacts`."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-    return None
+    db = sqlite_path(uri)
+    return (db.parent / "artifacts").resolve().as_uri() if db is not None else None
 
 
 def client_for(uri: str | None = None) -> MlflowClient:
     """A client on `uri` (default: the spec package's rule), creating a local SQLite folder."""
     uri = uri or default_tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     return MlflowClient(tracking_uri=uri)
 
 

@@ -264,7 +264,9 @@ def default_tracking_uri() -> str:
 
     The fallback is absolute because Ray trials and callbacks run in other working directories.
     """
-    local = f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
+    from orchestrator.record.sqlite import DB_FILE, STORE_DIR, sqlite_uri
+
+    local = sqlite_uri(Path.cwd().resolve() / STORE_DIR / DB_FILE)
     return os.environ.get("MLFLOW_TRACKING_URI") or local
 
 
