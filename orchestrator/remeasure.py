@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
 
-from orchestrator.generate import load_generator
 from orchestrator.record import names
+from orchestrator.report.generators import load_generator
 from orchestrator.spec import SweepSpec
 from trainers import metrics
 from trainers.loop import resolve_device

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import TrainConfig, check_conv_dim
 from .pixels import to_uint8
 
 SUPPORTED_SIZES = (32, 64)
@@ -27,8 +27,10 @@ def _check(cfg: TrainConfig) -> int:
     """Validate the shape knobs and return the number of 2x up/down-sampling stages (4x4 <-> S)."""
     if cfg.image_size not in SUPPORTED_SIZES:
         raise ValueError(f"image_size must be one of {SUPPORTED_SIZES}, got {cfg.image_size}")
-    if cfg.conv_dim < 1 or cfg.conv_dim & (cfg.conv_dim - 1):
-        raise ValueError(f"conv_dim must be a power of two, got {cfg.conv_dim}")
+    try:
+        check_conv_dim(cfg.conv_dim)
+    except ValueError as err:
+        raise ValueError(f"conv_dim {err}") from None
     return int(math.log2(cfg.image_size // 4))
 
 

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from orchestrator.spec.errors import FieldError, as_model
-from trainers.config import Optimizer, Precision, TrainConfig
+from trainers.config import MIN_SWEEP_CONV_DIM, Optimizer, Precision, TrainConfig, check_conv_dim
 from trainers.data import SOURCES
 
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
@@ -35,9 +35,7 @@ DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def _power_of_two(v: int) -> int:
-    if v < 8 or v & (v - 1):
-        raise ValueError(f"must be a power of two >= 8, got {v}")
-    return v
+    return check_conv_dim(v, MIN_SWEEP_CONV_DIM)
 
 
 def _device(v: str) -> str:
