@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from trainers import metrics as fid
+from trainers.loop import resolve_device
+from trainers.pixels import to_float
 
 
 def _images(n: int, size: int) -> np.ndarray:
@@ -48,7 +50,7 @@ def _timed(fn: Callable[[], object], repeats: int) -> float:
 
 def _sampler(images: np.ndarray, device: str) -> Callable[[int], torch.Tensor]:
     """A stand-in generator: cycles through precomputed [-1, 1] NCHW images already on ``device``."""
-    data = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1).to(device)
+    data = to_float(images).to(device)
     pos = [0]
 
     def sample(n: int) -> torch.Tensor:
@@ -106,7 +108,7 @@ def main() -> None:
             big = evaluation("rand", 10000, 32, "cpu", max(1, args.repeats // 2), None, cache)
             print(f"rand evaluation, CPU, 10000 samples 32px (FID+KID): {big:.3f} s")
         if args.inception_weights:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = str(resolve_device("auto"))
             inc = fid.load_backbone("inception", args.inception_weights, device)
             for size in (32, 64):
                 n = 2000 if device == "cuda" else 100

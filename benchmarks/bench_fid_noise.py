@@ -30,9 +30,10 @@ from trainers.config import TrainConfig  # noqa: E402
 from trainers.data import DataConfig, prepare  # noqa: E402
 from trainers.loop import train  # noqa: E402
 from trainers.metrics import extract_features, load_backbone  # noqa: E402
-from trainers.metrics.backbones import features, quantize  # noqa: E402
+from trainers.metrics.backbones import features  # noqa: E402
 from trainers.metrics.frechet import frechet_distance, mean_cov  # noqa: E402
 from trainers.models import build_generator, recalibrate_batchnorm  # noqa: E402
+from trainers.pixels import quantize  # noqa: E402
 from trainers.results import EpochReport  # noqa: E402
 
 VARIANTS = ("G stale", "G recal", "EMA stale", "EMA recal")

@@ -65,6 +65,7 @@ from trainers.config import TrainConfig  # noqa: E402
 from trainers.data import DataConfig, prepare  # noqa: E402
 from trainers.loop import resolve_device, train  # noqa: E402
 from trainers.models import build_discriminator, build_generator  # noqa: E402
+from trainers.pixels import quantize  # noqa: E402
 
 IMAGES = "images/celeba64"  # ImageFolder(DIR/images) wants one sub-folder per class
 PYLIB = "pylib"  # pytorch-fid's Inception module travels here (the device image lacks pytorch-fid)
@@ -320,7 +321,7 @@ def generator_sampler(cfg: TrainConfig, device: torch.device) -> Callable[[int],
     def sample(k: int) -> torch.Tensor:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             x = g(torch.randn(k, cfg.z_dim, device=device)).float()
-        return ((x + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+        return quantize(x)
 
     return sample
 

@@ -6,59 +6,14 @@ is one line on stderr and exit code 2, raised before any trial starts.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean "the user can fix this" (imported lazily: keeps --help fast)."""
-    from orchestrator.spec import SpecError
-    from orchestrator.tune import SweepError
-    from orchestrator.writable import NotWritableError
-    from trainers.data import DataError
-    from trainers.metrics import FIDWeightsError
-
-    errors: list[type[BaseException]] = [SpecError, SweepError, DataError, FIDWeightsError, NotWritableError]
-    try:
-        from orchestrator.report import ReportError
-
-        errors.append(ReportError)
-    except ImportError:
-        pass
-    try:
-        from orchestrator.cluster import ClusterError
-
-        errors.append(ClusterError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-def fail(message: str) -> None:
-    click.echo(f"gansweep: error: {message}", err=True)
-    sys.exit(2)
-
-
-def handles_user_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (SystemExit, KeyboardInterrupt, click.exceptions.Exit):
-            raise  # before the next clause: building its tuple imports torch and Ray (seconds)
-        except user_errors() as err:
-            fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
-
-    return wrapper  # type: ignore[return-value]
-
+from orchestrator.errors import fail, handles_user_errors
 
 spec_argument = click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 set_option = click.option(
@@ -161,7 +116,7 @@ def run(spec: Path, overrides: tuple[str, ...], resume: bool, dry_run: bool, add
     if resume:
         exp_dir = tune_mod.experiment_dir(sweep, resume=True)
         tune_mod.check_resumable(sweep, exp_dir)  # a changed spec is refused before anything is said
-        click.echo(_resume_line(sweep, exp_dir / tune_mod.STATE_FILE))
+        click.echo(_resume_line(sweep, exp_dir / tune_mod.SWEEP_STATE_FILE))
     result = tune_mod.run(sweep, resume=resume, address=address, verbose=verbose)
     print_summary(sweep, result)
     flags = _best_flags(sweep, result.parent_run_id)

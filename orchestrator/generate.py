@@ -10,8 +10,6 @@ bytes on any machine with the same torch build.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,13 +21,10 @@ from torch import nn
 
 from orchestrator.record import names
 from orchestrator.record.names import TAG_KIND, TAG_TRIAL
-from orchestrator.report import ReportError, build_report, find_sweep, open_store, short_trial_id
-from trainers.config import TrainConfig
-from trainers.models import build_generator, images_to_grid
-
-
-class GenerateError(ReportError):
-    """Bad target, missing weights, output already there: exit 2 via the CLI."""
+from orchestrator.report import build_report, find_sweep, open_store, short_trial_id
+from orchestrator.report.generators import GenerateError, load_generator
+from trainers import pixels
+from trainers.models import images_to_grid
 
 
 @dataclass(frozen=True)
@@ -59,27 +54,6 @@ def resolve_target(client: MlflowClient, ref: str) -> Target:
                 f"run {row['run_id']})",
             )
     raise GenerateError(f"sweep '{sweep.name}' has no trial with {sweep.metric} and saved generator weights")
-
-
-def load_generator(client: MlflowClient, run_id: str, last: bool = False) -> tuple[nn.Module, TrainConfig]:
-    """Download a trial's generator (best epoch, or the last with `last`) and rebuild it on CPU."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    artifacts = {a.path for a in client.list_artifacts(run_id, names.MODEL_DIR)}
-    wanted = names.GENERATOR if last or names.BEST_GENERATOR not in artifacts else names.BEST_GENERATOR
-    if wanted not in artifacts:
-        raise GenerateError(f"run {run_id} has no {wanted} (did it fail before its first epoch?)")
-    with tempfile.TemporaryDirectory(prefix="gansweep-gen-") as tmp:
-        local = client.download_artifacts(run_id, wanted, tmp)
-        try:
-            saved = torch.load(local, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - corrupt or foreign file
-            raise GenerateError(f"run {run_id}: cannot load {wanted}: {err}") from None
-    if not isinstance(saved, dict) or "config" not in saved or "generator" not in saved:
-        raise GenerateError(f"run {run_id}: {wanted} is not a gansweep generator file")
-    cfg = TrainConfig.from_dict({**saved["config"], "device": "cpu"})
-    model = build_generator(cfg)
-    model.load_state_dict(saved["generator"])
-    return model.eval(), cfg
 
 
 def latents(n: int, z_dim: int, seed: int) -> torch.Tensor:
@@ -114,8 +88,7 @@ def render(model: nn.Module, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, 3, S, S) in [-1, 1] -> (N, S, S, 3) uint8, the same rounding as the logged grids."""
-    scaled = images.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return scaled.permute(0, 2, 3, 1).contiguous().numpy()
+    return pixels.to_uint8(images).permute(0, 2, 3, 1).contiguous().numpy()
 
 
 def _check_free(paths: list[Path], force: bool) -> None:

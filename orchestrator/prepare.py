@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from orchestrator.schedule import decision_steps
 from orchestrator.spec import SweepSpec
 from orchestrator.trial import TrialInputs
 from trainers import data as data_mod
 from trainers import metrics
+from trainers.loop import resolve_device
 
 
 def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
@@ -30,7 +29,7 @@ def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs,
     images = prepared.load(mmap=True)
     m = spec.metrics
     real_n = min(spec.real_samples, prepared.count)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device("auto"))
     stats, stats_path = metrics.real_stats(
         images,
         prepared.fingerprint,

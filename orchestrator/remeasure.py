@@ -21,10 +21,11 @@ import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
 
-from orchestrator.generate import load_generator
 from orchestrator.record import names
+from orchestrator.report.generators import load_generator
 from orchestrator.spec import SweepSpec
 from trainers import metrics
+from trainers.loop import resolve_device
 
 FINAL_NOISE_SEED = 12345  # the same latents for every re-measured trial: a paired comparison
 DEFAULT_FINAL_SAMPLES = 10000
@@ -80,7 +81,7 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
     top = top_trials(client, experiment_id, parent_run_id, spec.asha_metric, k)
     if not top:
         return {}
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device("auto"))
     images = np.load(info["dataset"], mmap_mode="r")
     _, stats_path = metrics.real_stats(
         images, info["dataset_fingerprint"], backbone=spec.metrics.backbone, samples=min(n, len(images)),

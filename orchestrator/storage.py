@@ -21,8 +21,8 @@ import pyarrow.fs as pafs
 
 from trainers.cache import cache_root, stable_hash
 
-STATE_FILE = "gansweep.json"
-OWN_FILES = (STATE_FILE, "resolved_spec.json")
+SWEEP_STATE_FILE = "gansweep.json"  # parent run id, spec hash (a trial's resume state: trial.STATE_FILE)
+OWN_FILES = (SWEEP_STATE_FILE, "resolved_spec.json")
 
 
 class StorageError(RuntimeError):
@@ -88,7 +88,7 @@ def sweep_folder(storage: str, name: str, resume: bool) -> SweepFolder:
 
     if resume:
         listing = fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-        states = fs.get_file_info([f"{info.path}/{STATE_FILE}" for info in listing
+        states = fs.get_file_info([f"{info.path}/{SWEEP_STATE_FILE}" for info in listing
                                    if info.type == pafs.FileType.Directory
                                    and (info.base_name == name or info.base_name.startswith(name + "-"))])
         found = sorted((s for s in states if s.type == pafs.FileType.File), key=lambda s: s.mtime_ns or 0)

@@ -37,7 +37,7 @@ from orchestrator.record import names
 from orchestrator.record.names import FINAL_KEY
 from orchestrator.schedule import DecisionSignal
 from trainers.config import TrainConfig
-from trainers.loop import train
+from trainers.loop import resolve_device, train
 from trainers.metrics import build_metric
 from trainers.results import EpochReport, TrainingDiverged
 
@@ -113,9 +113,11 @@ def diverged_reason(result: Mapping[str, Any]) -> str | None:
 
 # ------------------------------------------------------------------ the trainable
 def _device(requested: str) -> str:
-    if requested != "auto":
-        return requested
-    return "cuda" if torch.cuda.is_available() and ray.get_gpu_ids() else "cpu"
+    """As `resolve_device`, but `auto` is CUDA only where Ray gave this trial a GPU."""
+    device = str(resolve_device(requested))
+    if requested == "auto" and device == "cuda" and not ray.get_gpu_ids():
+        return "cpu"
+    return device
 
 
 def trial_config(inputs: TrialInputs, sampled: dict[str, Any]) -> TrainConfig:

@@ -26,12 +26,13 @@ from orchestrator.prepare import prepare_inputs
 from orchestrator.record import names as record_names
 from orchestrator.record import store as record_store
 from orchestrator.record.lease import LeaseError, SweepLease
+from orchestrator.record.sqlite import sqlite_path
 from orchestrator.record.writer import MLflowTrialLogger
 from orchestrator.remeasure import remeasure_top
 from orchestrator.schedule import build_scheduler, ray_cpus, searcher_limit, tuner_metric
 from orchestrator.space import build_search
 from orchestrator.spec import SweepSpec
-from orchestrator.storage import STATE_FILE, SweepFolder
+from orchestrator.storage import SWEEP_STATE_FILE, SweepFolder
 from orchestrator.trial import run_trial
 from orchestrator.writable import NotWritableError, check_sweep_locations
 
@@ -104,15 +105,15 @@ def run(
     lease: SweepLease | None = None
     try:
         if resume:  # a second driver of this sweep is refused before it prepares anything
-            lease = _take_lease(spec, exp_dir / STATE_FILE)
+            lease = _take_lease(spec, exp_dir / SWEEP_STATE_FILE)
         inputs, stats_info = prepare_inputs(spec, progress=progress)
         prepare_s = time.perf_counter() - started
         experiment_id, parent_run_id = record_store.start_sweep_run(
-            spec, exp_dir / STATE_FILE, stats_info, resume=resume
+            spec, exp_dir / SWEEP_STATE_FILE, stats_info, resume=resume
         )
         try:
             if lease is None:
-                lease = _take_lease(spec, exp_dir / STATE_FILE)
+                lease = _take_lease(spec, exp_dir / SWEEP_STATE_FILE)
             return _drive(spec, folder, inputs, stats_info, experiment_id, parent_run_id,
                           resume=resume, address=address, verbose=verbose, progress=progress, live=live,
                           started=started, prepare_s=prepare_s)
@@ -211,7 +212,7 @@ def _drive(
     log_sweep_report(client, parent_run_id)
     client.set_terminated(parent_run_id, status="KILLED" if interrupted else "FINISHED")
     state = {"parent_run_id": parent_run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}
-    (exp_dir / STATE_FILE).write_text(json.dumps({**state, "finished": not interrupted}))
+    (exp_dir / SWEEP_STATE_FILE).write_text(json.dumps({**state, "finished": not interrupted}))
     folder.push()
     return SweepResult(
         experiment_dir=exp_dir,
@@ -258,9 +259,9 @@ def exclusive_store(spec: SweepSpec) -> FileLock | None:
     postgresql://) take any number of sweeps.
     """
     uri = spec.tracking_uri
-    if not uri.startswith("sqlite:///"):
+    db = sqlite_path(uri)
+    if db is None:
         return None
-    db = Path(uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(f"{db}.sweep.lock")
     try:
@@ -287,7 +288,7 @@ def _interrupted(client: Any, experiment_id: str, parent_run_id: str, spec: Swee
 
 def check_resumable(spec: SweepSpec, exp_dir: Path) -> None:
     """A sweep is resumed with the spec it started with; anything else would mix two experiments."""
-    state_file = exp_dir / STATE_FILE
+    state_file = exp_dir / SWEEP_STATE_FILE
     saved = json.loads(state_file.read_text()) if state_file.exists() else {}
     if saved.get("spec_hash") not in (None, spec.spec_hash):
         raise SweepError(

@@ -10,8 +10,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
+MIN_SWEEP_CONV_DIM = 8  # the narrowest width a sweep's spec accepts (the networks take any power of two)
+
 Optimizer = Literal["adam", "rmsprop", "sgd"]
 Precision = Literal["fp32", "bf16", "fp16"]
+
+
+def check_conv_dim(value: int, minimum: int = 1) -> int:
+    """The one conv_dim rule: a power of two (each 2x stage halves or doubles the width), >= ``minimum``.
+
+    The networks accept any power of two (tests train width-4 nets for speed); the spec asks for
+    at least :data:`MIN_SWEEP_CONV_DIM`. Returns ``value``; raises ValueError saying what is wrong.
+    """
+    if value < minimum or value & (value - 1):
+        bound = f" >= {minimum}" if minimum > 1 else ""
+        raise ValueError(f"must be a power of two{bound}, got {value}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ from torch import nn
 from . import checkpoint
 from .config import TrainConfig
 from .families import get_family
-from .models import build_discriminator, build_generator, images_to_grid, quantise, recalibrate_batchnorm
+from .models import build_discriminator, build_generator, images_to_grid, recalibrate_batchnorm
+from .pixels import quantize, to_float
 from .results import EpochReport, Metric, Report
 from .step import LossLog, Stepper, autocast_dtype
 
@@ -123,8 +124,7 @@ class _Stream:
         self.pos += u8.shape[0]
         if self.pos >= self.n:
             self.perm = self.perm_dev = None
-        x = u8.permute(0, 3, 1, 2).to(dtype=torch.float32, memory_format=self.fmt)
-        return x.div_(127.5).sub_(1.0)
+        return to_float(u8, self.fmt)
 
     def state(self) -> dict[str, Any]:
         return {"perm": self.perm, "pos": self.pos}
@@ -261,7 +261,7 @@ class _Run:
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
 
         def sample(k: int) -> torch.Tensor:
-            return quantise(self._generate(torch.randn(k, self.cfg.z_dim, generator=gen, device=self.device)))
+            return quantize(self._generate(torch.randn(k, self.cfg.z_dim, generator=gen, device=self.device)))
 
         return {k: float(v) for k, v in self.metric(sample).items()}
 

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import TrainConfig, check_conv_dim
+from .pixels import to_uint8
 
 SUPPORTED_SIZES = (32, 64)
 
@@ -26,8 +27,10 @@ def _check(cfg: TrainConfig) -> int:
     """Validate the shape knobs and return the number of 2x up/down-sampling stages (4x4 <-> S)."""
     if cfg.image_size not in SUPPORTED_SIZES:
         raise ValueError(f"image_size must be one of {SUPPORTED_SIZES}, got {cfg.image_size}")
-    if cfg.conv_dim < 1 or cfg.conv_dim & (cfg.conv_dim - 1):
-        raise ValueError(f"conv_dim must be a power of two, got {cfg.conv_dim}")
+    try:
+        check_conv_dim(cfg.conv_dim)
+    except ValueError as err:
+        raise ValueError(f"conv_dim {err}") from None
     return int(math.log2(cfg.image_size // 4))
 
 
@@ -160,20 +163,11 @@ def recalibrate_batchnorm(net: nn.Module, noise: Callable[[], torch.Tensor], bat
         net.eval()
 
 
-def quantise(images: torch.Tensor) -> torch.Tensor:
-    """Float images in [-1, 1] rounded to the 256 levels a uint8 image has, still float in [-1, 1].
-
-    The real images the metric compares against went through uint8; generated ones get the same
-    treatment, as StyleGAN2-ADA's metrics do, so the metric does not reward sub-level detail.
-    """
-    return images.float().clamp(-1, 1).add(1).mul_(127.5).round_().div_(127.5).sub_(1)
-
-
 def images_to_grid(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
     """Float NCHW images in [-1, 1] -> one uint8 HxWx3 grid (square-ish, 2 px padding) for logging."""
-    images = images.detach().float().cpu().clamp_(-1, 1).add_(1).mul_(127.5)
+    images = to_uint8(images.detach().cpu())
     nrow = nrow or max(1, math.ceil(math.sqrt(images.shape[0])))
     from torchvision.utils import make_grid  # here: importing torchvision costs ~2 s per process
 
-    grid = make_grid(images, nrow=nrow, padding=2, pad_value=0.0)
-    return grid.round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=0)
+    return grid.permute(1, 2, 0).contiguous().numpy()

@@ -11,7 +11,6 @@ on the cluster that stops on a user error makes `gansweep submit` exit 2 with th
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import shlex
 import shutil
@@ -24,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,6 +39,7 @@ from orchestrator.cluster.probe import (
     is_http,
     job_client,
 )
+from orchestrator.errors import ERROR_PREFIX, fail, handles_user_errors
 from orchestrator.record import names
 
 if TYPE_CHECKING:
@@ -47,44 +47,10 @@ if TYPE_CHECKING:
 
     from orchestrator.spec import SweepSpec
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
-ERROR_PREFIX = "gansweep: error: "
 # Cluster-side defaults for a spec that leaves them open (see `driver_entrypoint`).
 STORAGE_ENV = "GANSWEEP_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"{ERROR_PREFIX}{message}", err=True)
-    sys.exit(code)
-
-
-def _user_errors(func: F) -> F:
-    """ClusterError / SpecError -> one line on stderr and exit 2 (as `orchestrator.cli` does)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from orchestrator.spec import SpecError
-
-        try:
-            return func(*args, **kwargs)
-        except (ClusterError, SpecError) as err:
-            text = str(err).strip()
-            _fail(text.splitlines()[0] if text else type(err).__name__)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _parse_pairs(values: tuple[str, ...], option: str, example: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ClusterError(f"{option} {item!r}: expected NAME=VALUE, e.g. {example}")
-        out[key.strip()] = value
-    return out
 
 
 def validate_for_cluster(spec_path: Path, overrides: Mapping[str, str]) -> tuple[SweepSpec, list[str]]:
@@ -261,7 +227,7 @@ address_option = click.option(
 @click.option("--verbose", is_flag=True, help="Ask the driver for Ray's own logs and the trials' output.")
 @click.option("--job-id", default=None, help="Submission id (default: gansweep-NAME-TIMESTAMP).")
 @click.option("--no-follow", is_flag=True, help="Print the job id and return; do not stream the logs.")
-@_user_errors
+@handles_user_errors
 def submit(
     spec: Path,
     address: str,
@@ -273,8 +239,10 @@ def submit(
     no_follow: bool,
 ) -> None:
     """Run the sweep SPEC on a Ray cluster, as a Ray Job whose driver is `gansweep run --address auto`."""
-    pairs = _parse_pairs(overrides, "--set", "data.path=/data/celeba")
-    env_vars = _parse_pairs(env, "--env", "GANSWEEP_CACHE_DIR=/shared/cache")
+    from orchestrator.spec.loading import parse_overrides, parse_pairs  # here: the spec loads pydantic
+
+    pairs = parse_overrides(overrides)
+    env_vars = parse_pairs(env, "--env", "NAME=VALUE", "GANSWEEP_CACHE_DIR=/shared/cache")
     try:
         submitted, status = submit_sweep(
             spec, address, pairs, env_vars,
@@ -289,15 +257,15 @@ def submit(
     if status == "FAILED":
         error = _last_error_line(client.get_job_logs(submitted))
         if error is not None:
-            _fail(error)  # the driver refused the sweep (spec, data, cluster): same exit code as locally
+            fail(error)  # the driver refused the sweep (spec, data, cluster): same exit code as locally
         info = client.get_job_info(submitted)
-        _fail(f"job {submitted} failed: {first_line(Exception(info.message or 'no message'))}", code=1)
-    _fail(f"job {submitted} was stopped", code=1)
+        fail(f"job {submitted} failed: {first_line(Exception(info.message or 'no message'))}", code=1)
+    fail(f"job {submitted} was stopped", code=1)
 
 
 @click.command("jobs")
 @address_option
-@_user_errors
+@handles_user_errors
 def jobs(address: str) -> None:
     """List the cluster's Ray jobs (newest last) with their sweep and status."""
     client = job_client(address)
@@ -320,7 +288,7 @@ def jobs(address: str) -> None:
 @click.command("stop")
 @click.argument("job_id")
 @address_option
-@_user_errors
+@handles_user_errors
 def stop(job_id: str, address: str) -> None:
     """Stop the Ray job JOB_ID (its trials stop; a later `submit --resume` continues the sweep)."""
     client = job_client(address)

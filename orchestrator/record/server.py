@@ -17,10 +17,10 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from orchestrator.record import names
+from orchestrator.record.sqlite import sqlite_path
 from orchestrator.record.store import (
     client_for,
     default_artifact_root,
@@ -94,8 +94,9 @@ def serve_ui(
 ) -> int:
     """Run the UI until it exits or we are signalled; returns the exit code for the CLI."""
     uri = store or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
-        fail(f"--store: no MLflow store at {uri.removeprefix('sqlite:///')} (run a sweep first)")
+    db = sqlite_path(uri)
+    if db is not None and not db.exists():
+        fail(f"--store: no MLflow store at {db} (run a sweep first)")
     if port_taken(host, port):
         fail(f"--port: {host}:{port} is already in use (another `gansweep ui`?); choose another with --port")
     url, label = sweep_page(uri, f"http://{host}:{port}", sweep)

@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 
 from orchestrator.record import names
+from orchestrator.record.sqlite import sqlite_path
 from orchestrator.spec import SweepSpec, default_tracking_uri
 
 REAL_GRID_IMAGES = 64
@@ -32,16 +33,16 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 def default_artifact_root(uri: str) -> str | None:
     """Artifacts of a local SQLite store live beside the database, in `<db dir>/artifacts`."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
-    return None
+    db = sqlite_path(uri)
+    return (db.parent / "artifacts").resolve().as_uri() if db is not None else None
 
 
 def client_for(uri: str | None = None) -> MlflowClient:
     """A client on `uri` (default: the spec package's rule), creating a local SQLite folder."""
     uri = uri or default_tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_path(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -109,16 +110,14 @@ def real_grid(data_path: str | None, count: int = REAL_GRID_IMAGES, seed: int = 
     """A grid of `count` random real training images (uint8 HWC), laid out like the sample grids."""
     if not data_path or not Path(data_path).exists():
         return None
-    import torch
-
     from trainers.models import images_to_grid
+    from trainers.pixels import to_float
 
     images = np.load(data_path, mmap_mode="r")
     if images.ndim != 4 or len(images) == 0:
         return None
     picks = np.sort(np.random.default_rng(seed).choice(len(images), min(count, len(images)), replace=False))
-    batch = torch.from_numpy(np.ascontiguousarray(images[picks])).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return images_to_grid(batch)
+    return images_to_grid(to_float(images[picks]))
 
 
 # MLflow 3's UI opens an experiment in its GenAI workspace (Traces, Evaluations, Judges) unless the

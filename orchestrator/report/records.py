@@ -34,6 +34,7 @@ from orchestrator.record.names import (
     TAG_TRIAL,
     short_trial_id,
 )
+from orchestrator.record.sqlite import DB_FILE, STORE_DIR, sqlite_path, sqlite_uri
 from trainers.metric_names import parse_metric_name
 
 # Per-epoch values a report reads; everything else a trial logs is left in MLflow.
@@ -146,16 +147,16 @@ def store_uri(store: str | None) -> str:
     if "://" in store or store.startswith("file:"):
         return store
     path = Path(store).expanduser()
-    if path.is_dir() and (path / "mlflow.db").is_file():
-        path = path / "mlflow.db"
-    elif path.is_dir() and (path / "mlruns" / "mlflow.db").is_file():
-        path = path / "mlruns" / "mlflow.db"
+    if path.is_dir() and (path / DB_FILE).is_file():
+        path = path / DB_FILE
+    elif path.is_dir() and (path / STORE_DIR / DB_FILE).is_file():
+        path = path / STORE_DIR / DB_FILE
     if path.is_dir():
         raise ReportError(f"--store {store}: a folder without mlflow.db is not an MLflow store "
                           "(pass the sqlite:///.../mlflow.db URI or the folder that holds it)")
     if not path.exists():
         raise ReportError(f"--store {store}: no such file (run a sweep first, or pass --store URI)")
-    return f"sqlite:///{path.resolve()}"
+    return sqlite_uri(path.resolve())
 
 
 def open_store(store: str | None = None) -> MlflowClient:
@@ -167,9 +168,9 @@ def open_store(store: str | None = None) -> MlflowClient:
     uri = store_uri(store)
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if scheme.startswith("sqlite"):
-        local = Path(uri.split(":///", 1)[-1])
-        if not local.exists():
-            raise ReportError(f"no MLflow store at {local} (run a sweep first, or pass --store URI)")
+        local = sqlite_path(uri)
+        if local is None or not local.exists():
+            raise ReportError(f"no MLflow store at {local or uri} (run a sweep first, or pass --store URI)")
         with open(local, "rb") as handle:
             if handle.read(16) != b"SQLite format 3\x00":
                 raise ReportError(f"--store {uri}: {local} is not an SQLite database")

@@ -61,13 +61,17 @@ def _yaml_error(err: yaml.YAMLError) -> str:
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, str]:
     """``["data.path=/x", "train.epochs=2"]`` (the CLI's ``--set``) -> ``{"data.path": "/x", ...}``."""
+    return parse_pairs(items, "--set", "KEY=VALUE with a dotted key", "data.path=/data/celeba")
+
+
+def parse_pairs(items: list[str] | tuple[str, ...], option: str, form: str, example: str) -> dict[str, str]:
+    """Repeated ``option KEY=VALUE`` flags -> a dict (the value may hold ``=``); a flag without ``=`` or
+    without a key is a one-line SpecError naming the option: ``--env 'X': expected NAME=VALUE, e.g. ...``."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise SpecError(
-                f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. data.path=/data/celeba"
-            )
+            raise SpecError(f"{option} {item!r}: expected {form}, e.g. {example}")
         out[key.strip()] = value
     return out
 

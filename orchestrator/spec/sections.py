@@ -27,7 +27,7 @@ from pydantic import (
 
 from orchestrator.schedulers import SCHEDULERS
 from orchestrator.spec.errors import FieldError, as_model
-from trainers.config import Optimizer, Precision, TrainConfig
+from trainers.config import MIN_SWEEP_CONV_DIM, Optimizer, Precision, TrainConfig, check_conv_dim
 from trainers.data import SOURCES
 
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
@@ -36,9 +36,7 @@ DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def _power_of_two(v: int) -> int:
-    if v < 8 or v & (v - 1):
-        raise ValueError(f"must be a power of two >= 8, got {v}")
-    return v
+    return check_conv_dim(v, MIN_SWEEP_CONV_DIM)
 
 
 def _device(v: str) -> str:
@@ -265,7 +263,9 @@ def default_tracking_uri() -> str:
 
     The fallback is absolute because Ray trials and callbacks run in other working directories.
     """
-    local = f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
+    from orchestrator.record.sqlite import DB_FILE, STORE_DIR, sqlite_uri
+
+    local = sqlite_uri(Path.cwd().resolve() / STORE_DIR / DB_FILE)
     return os.environ.get("MLFLOW_TRACKING_URI") or local
 
 

@@ -171,3 +171,13 @@ def test_divergence_is_a_final_result_not_an_error(tmp_path: Path) -> None:
     with result.checkpoint.as_directory() as directory:
         meta = json.loads((Path(directory) / trial.CONFIG_FILE).read_text())
         assert meta["final"] is True and meta[trial.DIVERGED_KEY]
+
+
+def test_device_is_resolved_by_the_one_rule() -> None:
+    """`trainers.loop.resolve_device` decides; the trial only refuses CUDA that Ray did not grant."""
+    from trainers.loop import resolve_device
+
+    for requested in ("cpu", "cuda", "cuda:1", "mps"):
+        assert trial._device(requested) == str(resolve_device(requested)) == requested
+    if not torch.cuda.is_available():
+        assert trial._device("auto") == "cpu" == str(resolve_device("auto"))

@@ -12,7 +12,6 @@ from trainers.models import (
     build_discriminator,
     build_generator,
     images_to_grid,
-    quantise,
     recalibrate_batchnorm,
 )
 
@@ -115,7 +114,16 @@ def test_recalibrate_batchnorm_replaces_stale_running_statistics() -> None:
     assert good < 0.02 and bad > 5 * good, (bad, good)
 
 
-def test_quantise_rounds_to_uint8_levels() -> None:
-    x = torch.tensor([-1.0, -0.9999, 0.0, 0.003, 1.0, 1.5])
-    levels = (quantise(x) + 1) * 127.5
-    assert torch.allclose(levels, torch.tensor([0.0, 0.0, 128.0, 128.0, 255.0, 255.0]), atol=1e-4)
+
+def test_one_conv_dim_rule_for_the_networks_and_the_spec() -> None:
+    """trainers.config.check_conv_dim is the rule; the spec asks for at least MIN_SWEEP_CONV_DIM of it."""
+    from trainers.config import MIN_SWEEP_CONV_DIM, check_conv_dim
+
+    assert [check_conv_dim(v) for v in (1, 4, 64)] == [1, 4, 64]
+    for bad in (0, 12, 48):
+        with pytest.raises(ValueError, match=f"must be a power of two, got {bad}"):
+            check_conv_dim(bad)
+        with pytest.raises(ValueError, match=f"conv_dim must be a power of two, got {bad}"):
+            build_generator(TrainConfig(conv_dim=bad))
+    with pytest.raises(ValueError, match=f"power of two >= {MIN_SWEEP_CONV_DIM}, got 4"):
+        check_conv_dim(4, MIN_SWEEP_CONV_DIM)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainers.metrics.weights import inception_weights_id, load_inception_state
+from trainers.pixels import to_float
 
 
 class RandBackbone(nn.Module):
@@ -208,32 +209,10 @@ def features(model: nn.Module, images: torch.Tensor, device: str | torch.device)
         return model(images.to(device=device, dtype=torch.float32)).float().cpu()
 
 
-def quantize(batch: torch.Tensor) -> torch.Tensor:
-    """Generated images as the real ones reach the backbone: through uint8, back to float NCHW [-1, 1].
-
-    Real images are uint8; a generator's float output carries sub-1/255 detail (and values outside
-    [-1, 1]) no saved image has, which FID would otherwise reward or punish (StyleGAN2-ADA and
-    torch-fidelity quantise the same way). Accepts float NCHW [-1, 1] (the loop's convention) or
-    uint8 NCHW/NHWC (already quantised, only converted).
-    """
-    if batch.dtype == torch.uint8:
-        if batch.shape[1] != 3 and batch.shape[-1] == 3:
-            batch = batch.permute(0, 3, 1, 2)
-        return batch.float().div_(127.5).sub_(1.0)
-    u8 = (batch.detach().float() + 1.0).mul_(127.5).round_().clamp_(0, 255)
-    return u8.div_(127.5).sub_(1.0)
-
-
-def uint8_to_input(batch: np.ndarray) -> torch.Tensor:
-    """(N,S,S,3) uint8 -> float NCHW in [-1, 1] (the generator's output convention)."""
-    t = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()
-    return t.div_(127.5).sub_(1.0)
-
-
 def extract_features(model: nn.Module, images: np.ndarray, batch_size: int = 250,
                      device: str | torch.device = "cpu") -> np.ndarray:
     """Features (N, dim) float32 of uint8 (N,S,S,3) images; a convenience for tests and benchmarks."""
     model.eval()
-    out = [features(model, uint8_to_input(images[i:i + batch_size]), device)
+    out = [features(model, to_float(images[i:i + batch_size]), device)
            for i in range(0, len(images), batch_size)]
     return torch.cat(out).numpy()

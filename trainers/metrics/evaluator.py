@@ -20,11 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainers.metrics.backbones import features, load_backbone, quantize
+from trainers.metrics.backbones import features, load_backbone
 from trainers.metrics.frechet import frechet_from_sqrt, mean_cov, sqrtm_psd
 from trainers.metrics.kid import KIDSide, kid_from_sides
 from trainers.metrics.protocol import metric_name
 from trainers.metrics.real_stats import RealStats, load_real_stats
+from trainers.pixels import quantize
 
 Sampler = Callable[[int], torch.Tensor]
 Score = Callable[[np.ndarray], float]  # fake features (samples, dim) -> metric value

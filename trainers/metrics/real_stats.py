@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from trainers.cache import atomic_write, cache_root, locked, stable_hash
-from trainers.metrics.backbones import features, load_backbone, uint8_to_input, weights_id
+from trainers.metrics.backbones import features, load_backbone, weights_id
 from trainers.metrics.protocol import protocol
+from trainers.pixels import to_float
 
 KID_REAL_MAX = 5000  # real features kept for KID (a fixed-seed subset; enough for 100 subsets of 1000)
 STATS_VERSION = 2  # bump when the stats computation changes, so old cache entries are not reused
@@ -96,7 +97,7 @@ def real_stats(images: np.ndarray, fingerprint: str, backbone: str, samples: int
             starts = track(starts, description=f"FID real stats ({backbone}, {n} images)", transient=True)
         for start in starts:
             pos = sorted_pos[start:start + batch_size]
-            feats = features(model, uint8_to_input(images[order[pos]]), device).numpy().astype(np.float64)
+            feats = features(model, to_float(images[order[pos]]), device).numpy().astype(np.float64)
             total += feats.sum(axis=0)
             outer += feats.T @ feats
             kid_parts.append(feats[kid_pos[pos]].astype(np.float32))

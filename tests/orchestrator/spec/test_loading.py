@@ -103,3 +103,12 @@ def test_relative_data_path_resolves_against_cwd(tmp_path: Path, monkeypatch: py
     spec = load(REPO / "search_spaces" / "celeba.yaml")
     assert spec.data.path == str((tmp_path / "data" / "img_align_celeba").resolve())
     assert spec.storage == str((tmp_path / "runs").resolve())
+
+
+def test_key_value_flags_share_one_parser() -> None:
+    """`--set` and `gansweep submit --env` parse through spec.loading.parse_pairs (issue 22)."""
+    from orchestrator.spec.loading import parse_pairs
+
+    assert parse_pairs(("A=1", "B=x=y"), "--env", "NAME=VALUE", "A=1") == {"A": "1", "B": "x=y"}
+    with pytest.raises(SpecError, match=r"--env 'A': expected NAME=VALUE, e.g. A=1"):
+        parse_pairs(("A",), "--env", "NAME=VALUE", "A=1")
