@@ -253,9 +253,15 @@ class ResourcesSpec(Section):
 
 
 class CheckpointSpec(Section):
-    """When trials write their resume state; null ``every``: at scheduler rungs and at the end."""
+    """When trials write their resume state; null ``every``: at scheduler rungs and at the end.
+
+    ``every_s`` bounds what a dead worker costs by training time whatever the rungs: a report also
+    writes resume state once that many seconds of training passed since the trial's last one
+    (default 600: at most ~10 minutes plus one report lost; null: rungs/``every`` only).
+    """
 
     every: Count | None = None
+    every_s: Positive | None = 600.0
     num_to_keep: Count = 2
 
 
