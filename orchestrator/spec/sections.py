@@ -99,11 +99,12 @@ def resolve_path(raw: str) -> str:
 
 
 def _count_images(data: DataSpec) -> int:
-    """How many images ``trainers.data`` would read from the source: its own listing, no decoding."""
+    """How many images ``trainers.data`` would read from the source: its own listing, and a small
+    sample decoded (a folder of non-images named ``.jpg`` is refused here, not by ``run``)."""
     from trainers import data as data_mod
 
     cfg = data_mod.DataConfig(source=data.source, path=data.path, image_size=data.image_size)
-    return len(data_mod.list_images(cfg))
+    return len(data_mod.list_and_sample(cfg))
 
 
 class DataSpec(Section):
