@@ -53,6 +53,7 @@ def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs,
         asha_metric=spec.asha_metric,
         mode=spec.scheduler.mode,
         checkpoint_every=spec.checkpoint.every,
+        checkpoint_every_s=spec.checkpoint.every_s,
         checkpoint_steps=decision_steps(spec, prepared.count),
     )
     info = {

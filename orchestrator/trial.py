@@ -21,6 +21,7 @@ import json
 import math
 import pickle
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class TrialInputs:
     mode: str = "min"
     checkpoint_every: int | None = None  # write resume state every N reports ...
     checkpoint_steps: tuple[int, ...] = ()  # ... or (None) at these reports: the scheduler's rungs
+    checkpoint_every_s: float | None = None  # and at the first report this long after the last one
 
 
 # ------------------------------------------------------------------ what the MLflow writer calls
@@ -146,8 +148,11 @@ def _generator_state(report: EpochReport) -> dict[str, torch.Tensor]:
     return _cpu_copy(report.generator_state())
 
 
-def is_checkpoint_step(inputs: TrialInputs, step: int) -> bool:
-    """Whether report `step` (1-based) writes resume state (the final report always checkpoints)."""
+def is_checkpoint_step(inputs: TrialInputs, step: int, trained_s: float = 0.0) -> bool:
+    """Whether report `step` (1-based) writes resume state (the final report always checkpoints);
+    `trained_s`: seconds of training since this trial's last resume state (or its start)."""
+    if inputs.checkpoint_every_s is not None and trained_s >= inputs.checkpoint_every_s:
+        return True  # a dead worker loses at most ~checkpoint_every_s of training, rungs or not
     if inputs.checkpoint_every is not None:
         return step % inputs.checkpoint_every == 0
     return step in inputs.checkpoint_steps
@@ -263,6 +268,7 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
         )
     node_id = ray.get_runtime_context().get_node_id()
     last: dict[str, Any] = {}
+    saved_at = [time.monotonic()]  # when this trial last wrote resume state (or started training)
 
     def report(epoch_report: EpochReport) -> None:
         scalars: dict[str, Any] = epoch_report.scalars()
@@ -273,13 +279,14 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
         last.update(step=epoch_report.step, epoch=epoch_report.epoch, images_seen=epoch_report.images_seen)
         if epoch_report.grid is not None:
             scalars[GRID_KEY] = _png(epoch_report.grid)
-        if not (final or is_checkpoint_step(inputs, epoch_report.step)):
+        if not (final or is_checkpoint_step(inputs, epoch_report.step, time.monotonic() - saved_at[0])):
             tune.report(scalars)
             return
         with tempfile.TemporaryDirectory(prefix="gansweep-ckpt-") as directory:
             _write_checkpoint(Path(directory), epoch_report, cfg, inputs, best, final)
             signal.save(Path(directory))
             tune.report(scalars, checkpoint=tune.Checkpoint.from_directory(directory))
+        saved_at[0] = time.monotonic()
 
     try:
         train(cfg, data, metric, report, resume=resume)

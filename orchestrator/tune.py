@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.callback import CallbackList
 
-from orchestrator import storage
+from orchestrator import reaper, storage
 from orchestrator.console import LiveTrialTable, console
 from orchestrator.prepare import prepare_inputs
 from orchestrator.record import names as record_names
@@ -80,6 +80,7 @@ def init_ray(address: str | None, verbose: bool, num_cpus: int | None = None) ->
         ray.init(address=address, **kwargs)
     else:
         ray.init(num_cpus=num_cpus, **kwargs)
+        reaper.watch()  # this local Ray ends with this driver, even a SIGKILLed one (orchestrator/reaper.py)
 
 
 def run(

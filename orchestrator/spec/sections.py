@@ -98,11 +98,12 @@ def resolve_path(raw: str) -> str:
 
 
 def _count_images(data: DataSpec) -> int:
-    """How many images ``trainers.data`` would read from the source: its own listing, no decoding."""
+    """How many images ``trainers.data`` would read from the source: its own listing, and a small
+    sample decoded (a folder of non-images named ``.jpg`` is refused here, not by ``run``)."""
     from trainers import data as data_mod
 
     cfg = data_mod.DataConfig(source=data.source, path=data.path, image_size=data.image_size)
-    return len(data_mod.list_images(cfg))
+    return len(data_mod.list_and_sample(cfg))
 
 
 class DataSpec(Section):
@@ -252,9 +253,15 @@ class ResourcesSpec(Section):
 
 
 class CheckpointSpec(Section):
-    """When trials write their resume state; null ``every``: at scheduler rungs and at the end."""
+    """When trials write their resume state; null ``every``: at scheduler rungs and at the end.
+
+    ``every_s`` bounds what a dead worker costs by training time whatever the rungs: a report also
+    writes resume state once that many seconds of training passed since the trial's last one
+    (default 600: at most ~10 minutes plus one report lost; null: rungs/``every`` only).
+    """
 
     every: Count | None = None
+    every_s: Positive | None = 600.0
     num_to_keep: Count = 2
 
 

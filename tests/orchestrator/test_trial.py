@@ -54,6 +54,16 @@ def test_checkpoint_points_are_the_rungs_or_every_n_reports() -> None:
     assert [s for s in range(1, 21) if trial.is_checkpoint_step(rungs, s)] == [2, 6, 18]
     every = _inputs(checkpoint_every=5, checkpoint_steps=(2, 6, 18))  # `every` wins
     assert [s for s in range(1, 21) if trial.is_checkpoint_step(every, s)] == [5, 10, 15, 20]
+    # Training time bounds the loss of a dead worker whatever the rungs (scheduler none: no rungs).
+    timed = _inputs(checkpoint_every_s=600.0)
+    assert not trial.is_checkpoint_step(timed, 3, trained_s=599.0)
+    assert trial.is_checkpoint_step(timed, 3, trained_s=600.0)
+    assert trial.is_checkpoint_step(_inputs(checkpoint_every_s=600.0, checkpoint_steps=(2,)), 2, 1.0)
+    assert not trial.is_checkpoint_step(_inputs(checkpoint_every_s=None), 3, trained_s=1e9)
+    # The spec's default: every 10 minutes of training; null turns it off.
+    assert from_dict({"name": "t"}, check_data=False).checkpoint.every_s == 600.0
+    off = from_dict({"name": "t", "checkpoint": {"every_s": None}}, check_data=False)
+    assert off.checkpoint.every_s is None
 
 
 class _Payload:

@@ -11,11 +11,19 @@ lock), ``synthetic`` (the procedural faces renderer). Adding a data source = a l
 """
 
 from trainers.data.decode import TRANSFORM_VERSION
-from trainers.data.sources import IMAGE_EXTENSIONS, SOURCES, DataConfig, DataError, Source, list_images
+from trainers.data.sources import (
+    IMAGE_EXTENSIONS,
+    SOURCES,
+    DataConfig,
+    DataError,
+    Source,
+    list_and_sample,
+    list_images,
+)
 from trainers.data.store import PreparedData, prepare
 from trainers.data.synthetic import SYNTHETIC_VERSION, synthetic_faces
 
 __all__ = [
     "IMAGE_EXTENSIONS", "SOURCES", "SYNTHETIC_VERSION", "TRANSFORM_VERSION", "DataConfig", "DataError",
-    "PreparedData", "Source", "list_images", "prepare", "synthetic_faces",
+    "PreparedData", "Source", "list_and_sample", "list_images", "prepare", "synthetic_faces",
 ]

@@ -139,6 +139,31 @@ def _decoded_chunks(
         reader.close()
 
 
+SAMPLE_IMAGES = 16  # decoded by `check_sample` (validate): milliseconds, and a wrong source shows at once
+
+
+def check_sample(src: ImageSource, size: int, count: int = SAMPLE_IMAGES) -> int:
+    """Decode ``count`` evenly spaced images of ``src``; returns how many decoded.
+
+    Listing only reads names, so a zip of non-images named ``.jpg`` passed ``validate`` and only
+    ``run`` refused it after its start-up; decoding a small sample refuses it at validation. Raises
+    ``DataError`` (one line) when none of the sample decodes; a few unreadable files are left to the
+    full decode, which skips and names them.
+    """
+    names = src.names
+    spread = np.linspace(0, len(names) - 1, min(count, len(names))).round().astype(int)
+    picks = [names[i] for i in sorted(set(spread.tolist()))]
+    reader = _Reader(src.kind, src.root)
+    try:
+        images, bad = _decode_chunk(reader, picks, size)
+    finally:
+        reader.close()
+    if len(images) == 0:
+        raise DataError(f"{src.root}: none of {len(picks)} sampled images could be decoded as an image "
+                        f"(e.g. {', '.join(bad[:3])})")
+    return len(images)
+
+
 def build_array(
     src: ImageSource, names: list[str], size: int, tmp: Path, progress: bool, workers: int | None
 ) -> tuple[int, int]:

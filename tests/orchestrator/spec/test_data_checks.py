@@ -82,3 +82,31 @@ def test_data_size_known_without_listing(tmp_path: Path) -> None:
         with_value("data", {"source": "folder", "path": str(folder), "limit": 200}), check_data=False
     )
     assert spec.data.known_size == (200, "data.limit")  # listing skipped: the limit is all that is known
+
+
+def test_a_zip_of_non_images_named_jpg_is_refused_by_validate(tmp_path: Path) -> None:
+    """Listing reads names only; a sample is decoded, so `validate` refuses what `run` would."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    small = with_value("train.batch_size", 8)
+    archive = tmp_path / "fake.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(40):
+            zf.writestr(f"img/{i:03d}.jpg", f"<html>not a jpeg {i}</html>")
+    with pytest.raises(SpecError) as info:
+        from_dict(with_value("data", {"source": "zip", "path": str(archive)}, small), "s.yaml")
+    message = str(info.value)
+    assert message.startswith("s.yaml: data.path: ") and "\n" not in message
+    assert "none of 16 sampled images could be decoded" in message and "img/000.jpg" in message
+    # One unreadable file among real ones is left to the full decode (which skips and names it).
+    mixed = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(mixed, "w") as zf:
+        for i in range(40):
+            buffer = io.BytesIO()
+            Image.new("RGB", (8, 8), (i, 0, 0)).save(buffer, format="JPEG")
+            zf.writestr(f"img/{i:03d}.jpg", buffer.getvalue() if i else b"broken")
+    spec = from_dict(with_value("data", {"source": "zip", "path": str(mixed)}, small))
+    assert spec.data.known_size is not None and spec.data.known_size[0] == 40
