@@ -46,8 +46,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/gansweep-e2e.XXXXXX")"
 envfile="$work/env"
 compose() { "${compose_cmd[@]}" -p "$project" -f docker/compose.yaml --env-file "$envfile" "$@"; }
 
+passed=0
 cleanup() {
   local rc=$?
+  if [[ $passed != 1 && $rc == 0 ]]; then rc=1; fi  # stopped by a signal before the end
   if [[ -f "$envfile" && "${KEEP_UP:-0}" != "1" ]]; then
     phase "down -v"
     compose --profile cpu --profile cli down -v --remove-orphans >"$work/down.log" 2>&1 || cat "$work/down.log"
@@ -62,6 +64,7 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 secret() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
@@ -120,11 +123,11 @@ HEAD_CPUS=0
 CPU_WORKER_CPUS=1
 HEAD_MEMORY=3g
 CPU_WORKER_MEMORY=3g
-RAY_SHM_SIZE=512m
+RAY_SHM_SIZE=1g
 EOF
 compose --profile cpu up -d --scale ray-cpu-worker=2 >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
 mapfile -t workers < <(compose --profile cpu ps -q ray-cpu-worker)
-for _ in $(seq 90); do  # every container healthy (workers: their raylet answers, so they joined)
+for _ in $(seq 200); do  # every container healthy (workers: their raylet answers, so they joined)
   unhealthy=0
   for c in $(compose --profile cpu ps -q); do
     [[ "$(docker inspect -f '{{.State.Health.Status}}' "$c")" == healthy ]] || unhealthy=$((unhealthy + 1))
@@ -158,8 +161,9 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 [[ -n "$killed" ]] || { echo "e2e: no worker was training a trial" >&2; exit 1; }
+lost_host="$(docker inspect -f '{{.Config.Hostname}}' "$killed")"
 docker kill "$killed" >/dev/null
-echo "node lost: docker kill $(docker inspect -f '{{.Name}}' "$killed" | tr -d /) (it was training a trial) at $((SECONDS - start)) s"
+echo "node lost: docker kill $(docker inspect -f '{{.Name}}' "$killed" | tr -d /) (host $lost_host, training a trial) at $((SECONDS - start)) s"
 rc=0
 wait "$submit_pid" || rc=$?
 tail -25 "$work/submit.log"
@@ -167,4 +171,6 @@ echo "gansweep submit exited $rc; killed worker now: $(docker inspect -f '{{.Sta
 [[ $rc == 0 ]] || { echo "e2e: the sweep did not succeed" >&2; exit 1; }
 
 phase "MLflow audit"
-compose run --rm -T --entrypoint python gansweep /specs/e2e_audit.py audit "$sweep" "$trials"
+compose run --rm -T --entrypoint python gansweep /specs/e2e_audit.py audit "$sweep" "$trials" \
+  "$lost_host" /shared/runs
+passed=1

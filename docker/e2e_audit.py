@@ -1,14 +1,20 @@
 """The MLflow side of docker/e2e.sh, run inside the gansweep image on the compose network.
 
     python e2e_audit.py wait SWEEP MIN_STEPS   # until a trial is running with >= MIN_STEPS epochs logged
-    python e2e_audit.py audit SWEEP TRIALS     # the record after a lost node: exit 1 on any defect
+    python e2e_audit.py audit SWEEP TRIALS [LOST_HOST STORAGE]
+                                               # the record after a lost node: exit 1 on any defect
 
 Why from MLflow: it is the record a user reads; if it is right after a node died mid-sweep, every
 trial finished in one run each, with each epoch logged once, and the restarts are counted there.
+MLflow's writer skips epochs it already has, so whether a restarted trial resumed from its
+checkpoint (rather than from scratch) is read from Tune's own per-trial result.json in the sweep's
+storage (a path or any URI pyarrow knows, e.g. s3://): after its last result on the lost host, the
+trial's next result, on another host, must be past epoch 1.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -80,10 +86,55 @@ def audit(client: MlflowClient, sweep: str, trials: int) -> int:
     return 1 if problems else 0
 
 
+def results(storage: str, sweep: str, trial_id: str) -> list[dict]:
+    """Tune's result.json lines of one trial, from the sweep's storage (path or URI)."""
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(storage.rstrip("/") + "/" + sweep)
+    files = [f.path for f in fs.get_file_info(pafs.FileSelector(root, recursive=True))
+             if f.path.endswith("/result.json") and trial_id in f.path]
+    lines: list[dict] = []
+    for path in files:
+        with fs.open_input_stream(path) as stream:
+            lines += [json.loads(line) for line in stream.read().decode().splitlines() if line.strip()]
+    return sorted(lines, key=lambda r: r.get("timestamp", 0))
+
+
+def resumed(client: MlflowClient, sweep: str, lost_host: str, storage: str) -> int:
+    """Every trial that reported from the lost host went on elsewhere from a checkpoint, not epoch 1."""
+    problems, seen = [], 0
+    for run in runs(client, sweep):
+        trial_id = run.data.tags.get(TRIAL)
+        if run.data.tags.get(KIND) != "trial" or not trial_id:
+            continue
+        lines = results(storage, sweep, trial_id)
+        on_lost = [i for i, r in enumerate(lines) if r.get("hostname") == lost_host]
+        if not on_lost or on_lost[-1] == len(lines) - 1:
+            continue  # never on the lost host, or its last report came from there (it had finished)
+        seen += 1
+        before, after = lines[on_lost[-1]], lines[on_lost[-1] + 1]
+        print(f"trial {trial_id}: epoch {before['training_iteration']} on the lost host {lost_host}, "
+              f"then epoch {after['training_iteration']} on {after.get('hostname')}")
+        if after["training_iteration"] < 2:
+            problems.append(f"trial {trial_id} started again from epoch 1 instead of its checkpoint")
+    if seen == 0:
+        problems.append(f"no trial in {storage} went on after reporting from the lost host {lost_host}")
+    for problem in problems:
+        print(f"AUDIT FAIL: {problem}")
+    if not problems:
+        print(f"AUDIT OK: {seen} trial(s) of the lost host resumed from their checkpoint in {storage}")
+    return 1 if problems else 0
+
+
 def main(argv: list[str]) -> int:
     mode, sweep, number = argv[1], argv[2], int(argv[3])
     client = MlflowClient()  # MLFLOW_TRACKING_URI from the environment (compose: http://mlflow:5000)
-    return wait(client, sweep, number) if mode == "wait" else audit(client, sweep, number)
+    if mode == "wait":
+        return wait(client, sweep, number)
+    failed = audit(client, sweep, number)
+    if len(argv) > 5:
+        failed |= resumed(client, sweep, lost_host=argv[4], storage=argv[5])
+    return failed
 
 
 if __name__ == "__main__":

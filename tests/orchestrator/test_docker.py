@@ -6,6 +6,7 @@ healthchecks, pinned versions, no secret on a command line). `docker/e2e.sh` run
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ DOCKER = REPO / "docker"
 BIN = Path(sys.executable).parent
 SCRIPTS = ("ray-head.sh", "ray-worker.sh", "ray-node-args.sh", "mlflow-server.sh", "healthcheck.sh",
            "build-base.sh", "e2e.sh", "postgres/entrypoint.sh")
-DOCKERFILES = ("Dockerfile", "mlflow.Dockerfile", "postgres/Dockerfile")
+DOCKERFILES = ("Dockerfile", "mlflow.Dockerfile", "postgres/Dockerfile", "s3.Dockerfile")
 IN_IMAGE = "/opt/gansweep/docker/"
 LOOPBACK = "${GANSWEEP_BIND_ADDRESS:-127.0.0.1}:"
 
@@ -305,3 +306,76 @@ def test_cluster_launcher_and_kuberay_manifests_use_the_image_and_scripts() -> N
         limits = group["template"]["spec"]["containers"][0]["resources"]["limits"]
         assert "nvidia.com/gpu" in limits
     assert all(is_gansweep_image(image) for image in images)
+
+
+def _audit_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("e2e_audit", DOCKER / "e2e_audit.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_e2e_audit_passes_a_clean_record_and_fails_each_defect(tmp_path: Path, capsys: Any) -> None:
+    """docker/e2e.sh's verdict comes from this audit: it must catch what a lost node can break."""
+    from mlflow.tracking import MlflowClient
+
+    audit = _audit_module().audit
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    def sweep(name: str, epochs: list[list[int]], restarts: list[int], status: str = "FINISHED") -> None:
+        experiment = client.create_experiment(name, artifact_location=str(tmp_path / name))
+        parent = client.create_run(experiment, tags={"gansweep.kind": "sweep"})
+        client.set_terminated(parent.info.run_id)
+        for i, (steps, restarted) in enumerate(zip(epochs, restarts, strict=True)):
+            tags = {"gansweep.kind": "trial", "gansweep.trial_id": f"t{i}", "gansweep.status": "completed"}
+            if restarted:
+                tags["gansweep.restarts"] = str(restarted)
+            run = client.create_run(experiment, tags=tags)
+            for step in steps:
+                client.log_metric(run.info.run_id, "d_loss", 1.0, step=step)
+            client.set_terminated(run.info.run_id, status=status if i == 0 else "FINISHED")
+
+    sweep("clean", [[1, 2, 3], [1]], [1, 0])
+    assert audit(client, "clean", 2) == 0 and "AUDIT OK" in capsys.readouterr().out
+    sweep("duplicate-epoch", [[1, 2, 2, 3], [1]], [1, 0])
+    assert audit(client, "duplicate-epoch", 2) == 1 and "not 1..n, each once" in capsys.readouterr().out
+    sweep("gap", [[1, 3], [1]], [1, 0])
+    assert audit(client, "gap", 2) == 1
+    sweep("no-restart", [[1, 2], [1]], [0, 0])
+    assert audit(client, "no-restart", 2) == 1 and "was not restarted" in capsys.readouterr().out
+    sweep("failed", [[1, 2], [1]], [1, 0], status="FAILED")
+    assert audit(client, "failed", 2) == 1 and "is FAILED" in capsys.readouterr().out
+    sweep("missing-trial", [[1, 2]], [1])
+    assert audit(client, "missing-trial", 2) == 1 and "expected 2" in capsys.readouterr().out
+
+
+def test_the_e2e_audit_tells_a_resume_from_checkpoint_from_a_restart_from_scratch(
+    tmp_path: Path, capsys: Any,
+) -> None:
+    """MLflow's writer skips epochs it has, so the resume is judged on Tune's result.json in the storage."""
+    from mlflow.tracking import MlflowClient
+
+    resumed = _audit_module().resumed
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    def sweep(name: str, hosts_and_epochs: list[tuple[str, int]]) -> None:
+        experiment = client.create_experiment(name, artifact_location=str(tmp_path / name))
+        client.create_run(experiment, tags={"gansweep.kind": "trial", "gansweep.trial_id": "abc_00001"})
+        folder = tmp_path / "runs" / name / "trainable_abc_00001_1_conv_dim=16"
+        folder.mkdir(parents=True)
+        lines = [{"hostname": h, "training_iteration": e, "timestamp": i} for i, (h, e) in
+                 enumerate(hosts_and_epochs)]
+        (folder / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    storage = str(tmp_path / "runs")
+    sweep("from-checkpoint", [("lost", 1), ("lost", 2), ("other", 3), ("other", 4)])
+    assert resumed(client, "from-checkpoint", "lost", storage) == 0
+    assert "epoch 2 on the lost host lost, then epoch 3 on other" in capsys.readouterr().out
+    sweep("from-scratch", [("lost", 1), ("lost", 2), ("other", 1), ("other", 2)])
+    assert resumed(client, "from-scratch", "lost", storage) == 1
+    assert "started again from epoch 1" in capsys.readouterr().out
+    sweep("never-lost", [("other", 1), ("other", 2)])
+    assert resumed(client, "never-lost", "lost", storage) == 1
