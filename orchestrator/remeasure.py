@@ -8,7 +8,10 @@ end of a sweep the ``metrics.final_top_k`` trials with the best values have thei
 ``metrics.final_samples`` fresh samples (default ``min(10000, dataset size)``) against real
 statistics of as many real images, and the value is logged on the child run as
 ``final_<metric name at that sample size>`` (e.g. ``final_fid10k_rand``). Reports rank by it when
-present (``orchestrator.report``).
+present (``orchestrator.report``). Each trial is measured ``metrics.final_draws`` times on fresh
+latents (draw d: the same seed for every trial), logged as mean and ``_std``, and the parent gets
+the verdict: the winner ahead of the runner-up by more than the noise, or within it
+(``orchestrator.uncertainty``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
 
+from orchestrator import uncertainty
 from orchestrator.generate import load_generator
 from orchestrator.record import names
 from orchestrator.spec import SweepSpec
@@ -54,9 +58,10 @@ def top_trials(client: MlflowClient, experiment_id: str, parent_run_id: str, met
     return [r for _, _, r in ranked[:k]]
 
 
-def seeded_sampler(model: torch.nn.Module, z_dim: int, device: str) -> Callable[[int], torch.Tensor]:
+def seeded_sampler(model: torch.nn.Module, z_dim: int, device: str,
+                   seed: int = FINAL_NOISE_SEED) -> Callable[[int], torch.Tensor]:
     """``sample(n)`` for the metric: images from fixed-seed latents, in eval mode, without gradients."""
-    gen = torch.Generator().manual_seed(FINAL_NOISE_SEED)
+    gen = torch.Generator().manual_seed(seed)
     model = model.to(device).eval()
 
     @torch.no_grad()
@@ -84,14 +89,16 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
     )
     metric = metrics.build_metric(stats_path, backbone=spec.metrics.backbone, samples=n,
                                   weights=spec.metrics.weights, device=device, kid=False,
-                                  batch_size=spec.metrics.batch_size)
+                                  batch_size=spec.metrics.batch_size, noise_draws=0)
     name = metric.names[0]
-    key = f"final_{name}"
-    out: dict[str, float] = {}
+    key = names.final_key(name)
+    measured: dict[str, uncertainty.Measured] = {}
     for run in top:
         model, cfg = load_generator(client, run.info.run_id)
-        value = float(metric(seeded_sampler(model, cfg.z_dim, device))[name])
-        client.log_metric(run.info.run_id, key, value)
-        out[run.info.run_id] = value
+        values = tuple(float(metric(seeded_sampler(model, cfg.z_dim, device, FINAL_NOISE_SEED + d))[name])
+                       for d in range(spec.metrics.final_draws))
+        trial = names.short_trial_id(run.data.tags.get(names.TAG_TRIAL, run.info.run_id[:8]))
+        measured[run.info.run_id] = uncertainty.Measured(trial, values)
     client.set_tag(parent_run_id, FINAL_METRIC_TAG, key)
-    return out
+    uncertainty.record(client, parent_run_id, key, measured)  # mean +/- std per trial, verdict on the parent
+    return {run_id: m.mean for run_id, m in measured.items()}

@@ -71,6 +71,21 @@ BEST_EPOCH = "best_epoch"
 NOISE_SUFFIX = "_noise"  # trainers.metrics.evaluator.noise_name spells it too (a test holds them equal)
 
 
+def final_key(metric: str) -> str:
+    """`final_<metric>`: the end-of-sweep re-measurement (mean over draws) of a top trial."""
+    return f"final_{metric}"
+
+
+def std_key(key: str) -> str:
+    """`<key>_std`: the standard deviation over independent draws of a re-measured value."""
+    return f"{key}_std"
+
+
+TAG_VERDICT = "gansweep.verdict"  # on the parent: the winner vs the runner-up, beyond noise or within it
+MARGIN = "final_margin"  # on the parent: runner-up's final mean - winner's (lower is better)
+MARGIN_NOISE = "final_margin_noise"  # its standard error over the paired draws
+
+
 def noise_key(key: str) -> str:
     """`<key>_noise`: the standard deviation of a metric value over sample draws (`fid2k_rand_noise`),
     or of a decision signal (`fid2k_rand_best_noise`); logged per epoch beside the value."""
