@@ -164,6 +164,9 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool) -> 
     reports = report_mod.load_reports(store, list(sweeps))
     if fmt == "table":
         report_mod.print_tables(reports, wide=wide)
+        for rep in reports:  # the re-measured winner vs the runner-up, beyond noise or within it
+            if rep.sweep.verdict:
+                click.echo(f"{rep.sweep.name}: {rep.sweep.verdict}")
     else:
         click.echo(report_mod.render_text(reports, fmt), nl=False)
     if len(reports) > 1 and not report_mod.comparable(reports) and fmt in ("csv", "json"):

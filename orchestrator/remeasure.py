@@ -8,12 +8,16 @@ end of a sweep the ``metrics.final_top_k`` trials with the best values have thei
 ``metrics.final_samples`` fresh samples (default ``min(10000, dataset size)``) against real
 statistics of as many real images, and the value is logged on the child run as
 ``final_<metric name at that sample size>`` (e.g. ``final_fid10k_rand``). Reports rank by it when
-present (``orchestrator.report``).
+present (``orchestrator.report``). Each trial is measured ``metrics.final_draws`` times on fresh
+latents (draw d: the same seed for every trial), logged as mean and ``_std``, and the parent gets
+the verdict: the winner ahead of the runner-up by more than the noise, or within it
+(``orchestrator.uncertainty``).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +25,7 @@ import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
 
+from orchestrator import uncertainty
 from orchestrator.record import names
 from orchestrator.report.generators import load_generator
 from orchestrator.spec import SweepSpec
@@ -55,9 +60,10 @@ def top_trials(client: MlflowClient, experiment_id: str, parent_run_id: str, met
     return [r for _, _, r in ranked[:k]]
 
 
-def seeded_sampler(model: torch.nn.Module, z_dim: int, device: str) -> Callable[[int], torch.Tensor]:
+def seeded_sampler(model: torch.nn.Module, z_dim: int, device: str,
+                   seed: int = FINAL_NOISE_SEED) -> Callable[[int], torch.Tensor]:
     """``sample(n)`` for the metric: images from fixed-seed latents, in eval mode, without gradients."""
-    gen = torch.Generator().manual_seed(FINAL_NOISE_SEED)
+    gen = torch.Generator().manual_seed(seed)
     model = model.to(device).eval()
 
     @torch.no_grad()
@@ -89,17 +95,47 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
     )
     metric = metrics.build_metric(stats_path, backbone=spec.metrics.backbone, samples=n,
                                   weights=spec.metrics.weights, device=device, kid=False,
-                                  batch_size=spec.metrics.batch_size)
+                                  batch_size=spec.metrics.batch_size, noise_draws=0)
     name = metric.names[0]
     key = names.final_key(name)
-    out: dict[str, float] = {}
+    measured: dict[str, uncertainty.Measured] = {}
+    logged: set[str] = set()  # runs whose mean/std are already on record
     for run in top:
-        if key in run.data.metrics:  # measured before the driver died (a --resume): never logged twice
-            out[run.info.run_id] = run.data.metrics[key]
-            continue
-        model, cfg = load_generator(client, run.info.run_id)
-        value = float(metric(seeded_sampler(model, cfg.z_dim, device))[name])
-        client.log_metric(run.info.run_id, key, value)
-        out[run.info.run_id] = value
+        trial = names.short_trial_id(run.data.tags.get(names.TAG_TRIAL, run.info.run_id[:8]))
+        values = _recorded_draws(client, run, key, spec.metrics.final_draws)
+        if values is None:
+            model, cfg = load_generator(client, run.info.run_id)
+            values = tuple(float(metric(seeded_sampler(model, cfg.z_dim, device, FINAL_NOISE_SEED + d))[name])
+                           for d in range(spec.metrics.final_draws))
+            _log_draws(client, run.info.run_id, key, values)
+        elif key in run.data.metrics:
+            logged.add(run.info.run_id)
+        measured[run.info.run_id] = uncertainty.Measured(trial, values)
     client.set_tag(parent_run_id, names.TAG_FINAL_METRIC, key)
-    return out
+    # mean +/- std per trial (not again for those logged before a kill), the verdict on the parent
+    uncertainty.record(client, parent_run_id, key, measured, logged=logged)
+    return {run_id: m.mean for run_id, m in measured.items()}
+
+
+def _recorded_draws(client: MlflowClient, run: Any, key: str, draws: int) -> tuple[float, ...] | None:
+    """The draws a killed driver already measured for this run (``--resume`` measures nothing twice).
+
+    All ``draws`` of ``<key>_draws`` (logged in one batch before the mean): reused; a run re-measured
+    before draws were recorded carries only the mean: that one value; otherwise None (measure).
+    """
+    draws_key = names.draws_key(key)
+    if draws_key in run.data.metrics:
+        history = sorted(client.get_metric_history(run.info.run_id, draws_key), key=lambda m: m.step)
+        if len(history) >= draws:
+            return tuple(m.value for m in history[:draws])
+    if key in run.data.metrics:
+        return (float(run.data.metrics[key]),)
+    return None
+
+
+def _log_draws(client: MlflowClient, run_id: str, key: str, values: tuple[float, ...]) -> None:
+    """Every draw in one batch (step = draw index): all of them are on record, or none."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(names.draws_key(key), v, now, d) for d, v in enumerate(values)])

@@ -170,9 +170,10 @@ def promotions(values: list[float], noises: list[float], quota: int, slots: int 
 
     At least ``quota`` (Tune's 1/rf of the bracket) and at least ``slots`` (a slot left idle while a
     trial is cut saves no wall-clock time), never more than are alive. Then every further trial whose
-    value is behind the cut line (the last one kept so far) by at most ``NOISE_Z`` standard deviations
-    of the difference (``hypot`` of both noises; an unknown noise counts as 0) is kept too, up to
-    ``bound`` x quota: the order inside the noise is a coin toss, so it is not a reason to cut.
+    value is behind the cut line (the last trial those two rules keep; it does not move) by at most
+    ``NOISE_Z`` standard deviations of the difference (``hypot`` of both noises; an unknown noise
+    counts as 0) is kept too, up to ``bound`` x quota: the order inside the noise is a coin toss, so it
+    is not a reason to cut.
     """
     alive = len(values)
     keep = min(alive, max(quota, slots))

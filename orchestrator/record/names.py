@@ -106,6 +106,21 @@ def signal_key(metric: str, signal: str) -> str:
 NOISE_SUFFIX = "_noise"  # trainers.metrics.evaluator.noise_name spells it too (a test holds them equal)
 
 
+def std_key(key: str) -> str:
+    """`<key>_std`: the standard deviation over independent draws of a re-measured value."""
+    return f"{key}_std"
+
+
+def draws_key(key: str) -> str:
+    """`<key>_draws`: each independent draw of a re-measured value (step = draw index)."""
+    return f"{key}_draws"
+
+
+TAG_VERDICT = "gansweep.verdict"  # on the parent: the winner vs the runner-up, beyond noise or within it
+MARGIN = f"{FINAL_PREFIX}margin"  # on the parent: runner-up's final mean - winner's (lower is better)
+MARGIN_NOISE = f"{FINAL_PREFIX}margin_noise"  # its standard error over the paired draws
+
+
 def noise_key(key: str) -> str:
     """`<key>_noise`: the standard deviation of a metric value over sample draws (`fid2k_rand_noise`),
     or of a decision signal (`fid2k_rand_best_noise`); logged per epoch beside the value."""

@@ -32,6 +32,7 @@ from orchestrator.record.names import (
     TAG_SWEEP,
     TAG_SWEPT,
     TAG_TRIAL,
+    TAG_VERDICT,
     short_trial_id,
 )
 from orchestrator.record.sqlite import DB_FILE, STORE_DIR, sqlite_path, sqlite_uri
@@ -62,6 +63,7 @@ class Sweep:
     protocol: dict[str, Any] | None = None
     protocol_key: str | None = None
     backbone: str | None = None
+    verdict: str | None = None  # the re-measured winner vs runner-up (orchestrator.uncertainty)
 
     @property
     def kid_metric(self) -> str | None:
@@ -263,6 +265,7 @@ def _sweep_of(run: Any) -> Sweep:
         protocol=protocol,
         protocol_key=tags.get(TAG_PROTOCOL_KEY),
         backbone=tags.get(TAG_BACKBONE),
+        verdict=tags.get(TAG_VERDICT),
     )
 
 

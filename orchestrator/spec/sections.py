@@ -201,6 +201,7 @@ class MetricsSpec(Section):
     batch_size: Count = 250
     final_samples: NonNegative | None = None  # end-of-sweep re-measurement (0: none; None: downstream)
     final_top_k: NonNegative = 3  # how many of the best trials are re-measured
+    final_draws: Count = 3  # independent sample draws per re-measured trial: mean +/- std
 
     @field_validator("weights")
     @classmethod

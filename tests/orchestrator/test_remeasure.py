@@ -70,7 +70,16 @@ def test_top_k_get_a_final_metric_from_their_best_generator(tmp_path: Path) -> N
     for best, run_id in runs.items():
         logged = client.get_run(run_id).data.metrics
         assert ("final_fid200_rand" in logged) == (run_id in values), best
-    assert client.get_run(parent).data.tags[names.TAG_FINAL_METRIC] == names.final_key("fid200_rand")
+        # the mean of final_draws (default 3) independent draws, and their spread
+        assert ("final_fid200_rand_std" in logged) == (run_id in values), best
+        if run_id in values:
+            assert logged["final_fid200_rand"] == values[run_id] and logged["final_fid200_rand_std"] > 0
+    tags = client.get_run(parent).data.tags
+    assert tags[names.TAG_FINAL_METRIC] == "final_fid200_rand"
+    winner = min(values, key=values.__getitem__)
+    line = tags[names.TAG_VERDICT]
+    assert line.startswith("winner ") and "over 3 draws; runner-up" in line
+    assert f"{values[winner]:.4g} ± " in line
 
 
 def test_a_second_pass_measures_only_the_trials_without_a_final_value(tmp_path: Path) -> None:
