@@ -198,6 +198,9 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool) -> 
     from orchestrator import report as report_mod
 
     reports = report_mod.load_reports(store, list(sweeps))
+    for rep in reports:
+        if rep.sweep.picked:
+            click.echo(f"gansweep: note: {rep.sweep.picked}", err=True)
     if fmt == "table":
         report_mod.print_tables(reports, wide=wide)
     else:

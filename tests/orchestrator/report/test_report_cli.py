@@ -169,3 +169,17 @@ def test_narrow_tables_round_numbers_and_name_what_they_drop(wide_store: str) ->
     for text in (wide, narrow):  # 1.0987654 rounds to 1.099 (4 digits) or 1.1 (3): never 1.098
         assert ("1.099" in text) or ("1.1 " in text), text
         assert "1.098" not in text and "0.0911 " not in text
+
+
+def test_a_name_shared_by_sweeps_says_which_one_is_shown(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    old = make_sweep(client, tmp_path, "twice", "fid1k_rand", DEMO_TRIALS)
+    new = make_sweep(client, tmp_path, "twice", "fid1k_rand", DEMO_TRIALS)
+    result = CliRunner().invoke(main, ["report", "twice", "--store", uri, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sweeps"][0]["run_id"] == new
+    note = f"gansweep: note: 2 sweeps are named 'twice'; showing the latest, 'twice' (run {new})"
+    assert note in result.stderr
+    alone = CliRunner().invoke(main, ["report", old, "--store", uri, "--format", "json"])
+    assert json.loads(alone.stdout)["sweeps"][0]["run_id"] == old and "note" not in alone.stderr
