@@ -24,8 +24,9 @@ from orchestrator.record.store import install_sweep_view
 from orchestrator.report import effect_plots, plots
 from orchestrator.report.build import SweepReport, build_report
 from orchestrator.report.describe import describe_parent
+from orchestrator.report.page import to_html
 from orchestrator.report.records import Sweep, TrialRecord, find_sweep
-from orchestrator.report.render import cell, to_html, to_markdown
+from orchestrator.report.render import cell, to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def log_sweep_report(client: MlflowClient, sweep: Sweep | str) -> list[str]:
         images = parent_plots(client, report, out, Path(tmp))
         for name, text in (
             ("comparison.csv", lambda: report.table.to_csv(index=False)),
-            ("comparison.html", lambda: to_html(report, images)),
+            ("comparison.html", lambda: to_html(report, [out / name for name in images])),
             ("report.md", lambda: to_markdown([report])),
         ):
             try:

@@ -178,7 +178,8 @@ def test_log_sweep_report_writes_table_html_and_plots(fake_store: Any, tmp_path:
     local = Path(client.download_artifacts(ids["demo"], "report", str(tmp_path)))
     page = (local / "comparison.html").read_text()
     assert all(trial.split("_")[1] in page for trial in DEMO_TRIALS)
-    assert "<img src=\"top_samples.png\"" in page
+    assert '<img alt="top samples" src="data:image/png;base64,' in page, "images embedded, not linked"
+    assert 'src="top_samples.png"' not in page
     frame = pd.read_csv(local / "comparison.csv", dtype={"trial": str})
     assert frame["trial"].iloc[0] == "00001"
     parent = client.get_run(ids["demo"])  # its front page: the winner, linked, and best.<param>
