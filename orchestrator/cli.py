@@ -149,8 +149,10 @@ def ui(store: str | None, port: int, host: str, wait_s: float, sweep: str | None
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
               show_default=True)
 @click.option("--wide", is_flag=True, help="Table view: every column, full status text (default fits 100).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the sweep's self-contained HTML report (plots embedded) to this new file.")
 @handles_user_errors
-def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool) -> None:
+def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool, html_file: Path | None) -> None:
     """Compare the trials of SWEEP (a sweep name or parent run id), or line up two sweeps.
 
     Ranked by the re-measured final value where there is one, else best FID; two sweeps whose
@@ -159,18 +161,30 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool) -> 
     """
     if len(sweeps) > 2:
         raise click.UsageError("give one sweep, or two to compare")
+    if html_file is not None and (len(sweeps) > 1 or html_file.exists()):
+        fail(f"--html {html_file}: " + ("a file of that name exists; choose a new name" if html_file.exists()
+                                        else "one sweep at a time"))
     from orchestrator import report as report_mod
 
     reports = report_mod.load_reports(store, list(sweeps))
+    for rep in reports:
+        if rep.sweep.picked:
+            click.echo(f"gansweep: note: {rep.sweep.picked}", err=True)
     if fmt == "table":
         report_mod.print_tables(reports, wide=wide)
         for rep in reports:  # the re-measured winner vs the runner-up, beyond noise or within it
             if rep.sweep.verdict:
                 click.echo(f"{rep.sweep.name}: {rep.sweep.verdict}")
+        client = report_mod.open_store(store)
+        for rep in reports:
+            click.echo(report_mod.plots_line(client, rep), err=True)
     else:
         click.echo(report_mod.render_text(reports, fmt), nl=False)
     if len(reports) > 1 and not report_mod.comparable(reports) and fmt in ("csv", "json"):
         click.echo(f"gansweep: note: {report_mod.not_comparable_note(reports)}", err=True)
+    if html_file is not None:
+        report_mod.write_html(report_mod.open_store(store), reports[0], html_file)
+        click.echo(f"wrote {html_file} (self-contained: plots embedded, Optuna's plots)", err=True)
 
 
 @main.command()

@@ -49,6 +49,7 @@ GENERATOR_FILE = names.GENERATOR_NAME  # same format: the generator at this chec
 CONFIG_FILE = names.TRIAL_CONFIG_NAME  # {"config", "spec", "best", "final"}
 # result keys
 GRID_KEY = "grid_png"  # PNG bytes of the report's sample grid (removed by the writer)
+INITIAL_GRID_KEY = "grid0_png"  # PNG bytes of the untrained generator's grid, first report only
 DIVERGED_KEY = "diverged"  # str: why training diverged; that result's metric is the worst value
 NODE_KEY = "node_id"
 NOT_METRICS = frozenset({GRID_KEY, DIVERGED_KEY, FINAL_KEY, NODE_KEY})  # result keys that are no metric
@@ -279,6 +280,8 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
         last.update(step=epoch_report.step, epoch=epoch_report.epoch, images_seen=epoch_report.images_seen)
         if epoch_report.grid is not None:
             scalars[GRID_KEY] = _png(epoch_report.grid)
+        if epoch_report.initial_grid is not None:
+            scalars[INITIAL_GRID_KEY] = _png(epoch_report.initial_grid)
         if not (final or is_checkpoint_step(inputs, epoch_report.step, time.monotonic() - saved_at[0])):
             tune.report(scalars)
             return

@@ -197,6 +197,7 @@ class _Run:
         self.images_since = 0
         self.calibrated_at = -1  # images_seen when the evaluated generator's BN statistics were recomputed
         self.reporting = False  # EpochReport states may be taken only while True
+        self.initial_grid: np.ndarray | None = None  # set by run() on a fresh run, sent once
 
     # ------------------------------------------------------------------------- resume state
     def _parts(self) -> tuple[dict[str, nn.Module | None], dict[str, torch.Generator]]:
@@ -304,11 +305,13 @@ class _Run:
             eval_s=eval_s,
             metrics=dict(self.last_metrics),
             grid=images_to_grid(self._generate(self.grid_z)) if self.cfg.grid_size > 0 else None,
+            initial_grid=self.initial_grid,
             _resume_state=lambda: self._while_reporting(self.resume_state),
             _generator_state=lambda: self._while_reporting(self._generator_state),
         )
         log.reset()
         self.images_since = 0
+        self.initial_grid = None
         self.reporting = True
         try:
             self.report(rep)
@@ -322,6 +325,8 @@ class _Run:
         check_every = _CHECK_EVERY if self.device.type == "cuda" else 1
         every = cfg.report_every_images
         history: list[dict[str, float]] = []
+        fresh = self.report_index == 0 and cfg.grid_size > 0  # not resumed: draw the untrained G once
+        self.initial_grid = images_to_grid(self._generate(self.grid_z)) if fresh else None
         self.G.train()
         self.D.train()
         t0 = time.perf_counter()

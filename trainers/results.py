@@ -41,6 +41,9 @@ class EpochReport:
     eval_s: float  # seconds spent in the metric at this report
     metrics: dict[str, float] = field(default_factory=dict)
     grid: np.ndarray | None = None  # uint8 HxWx3 grid of fixed-noise samples
+    # The untrained generator's grid of the same noise (step 0), on the first report of a fresh run
+    # only: a run's sample slider then starts at what training started from.
+    initial_grid: np.ndarray | None = None
     # Filled by the loop; building the CPU copy of every state dict costs time and memory, so it
     # happens only when the report's receiver asks (e.g. only at checkpoint rungs).
     _resume_state: Callable[[], dict[str, Any]] | None = field(default=None, repr=False, compare=False)

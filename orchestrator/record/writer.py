@@ -8,7 +8,8 @@ runs instead of duplicating them, and steps already logged are skipped.
 
 What a child run holds: the trial's whole resolved TrainConfig as params; per epoch (step =
 epoch) the chartable values (`names.chartable`), `best_<metric>`/`best_epoch` when the metric
-improves, and the fixed-noise sample grid as an MLflow image (the run page's step slider); at the
+improves, and the fixed-noise sample grid as an MLflow image (the run page's step slider, from the
+untrained generator's grid at step 0); at the
 end the status, and the best epoch's generator once. The parent gets the sweep's best.
 """
 
@@ -182,6 +183,7 @@ class MLflowTrialLogger(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         grid = trial_mod.pop_epoch_grid(result)  # first, so no image bytes reach Tune's own loggers
+        initial = result.pop(trial_mod.INITIAL_GRID_KEY, None)  # the untrained G: the slider's step 0
         run_id = self.run_id(trial)
         step = int(result.get("training_iteration", 0))
         if step <= self._last_step.get(run_id, 0):
@@ -201,9 +203,10 @@ class MLflowTrialLogger(Callback):
         metrics = [Metric(key, value, now, step) for key, value in values.items()]
         tags = [RunTag(names.TAG_NODE, str(result["node_id"]))] if "node_id" in result else []
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
-        if grid is not None:  # MLflow's image slider on the run page: one image per step
-            with Image.open(io.BytesIO(grid)) as image:
-                self.client.log_image(run_id, image.convert("RGB"), key=names.SAMPLES_KEY, step=step)
+        for at, png in ((0, initial), (step, grid)):  # MLflow's image slider on the run page: one per step
+            if png is not None:
+                with Image.open(io.BytesIO(bytes(png))) as image:
+                    self.client.log_image(run_id, image.convert("RGB"), key=names.SAMPLES_KEY, step=at)
 
     def _improve_sweep(self, trial: Any, run_id: str, score: float, step: int) -> None:
         """Keep the parent's `best_<metric>` and best-run tags on the best child so far."""

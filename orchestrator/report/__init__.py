@@ -5,13 +5,15 @@ tables   -> the ranked comparison table of one sweep
 effects  -> per-value parameter effects and Optuna parameter importance
 build    -> SweepReport: the three above for one sweep
 compare  -> two sweeps: protocol check, combined ranking, summary
-render   -> CSV / JSON / Markdown / HTML;  terminal -> rich tables that fit 100 columns
+render   -> CSV / JSON / Markdown;  page -> the self-contained HTML page (PNG + Optuna's plots)
+terminal -> rich tables that fit the console
 plots    -> PNG figures;  publish -> the report logged to the parent run at the end of a sweep
 summary  -> what `gansweep run` prints when the sweep ends
 """
 
 from orchestrator.report.build import SweepReport, build_report, load_reports
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
+from orchestrator.report.page import plots_line, to_html, write_html
 from orchestrator.report.publish import CHILD_PLOT, REPORT_DIR, log_sweep_report
 from orchestrator.report.records import (
     ReportError,
@@ -45,10 +47,13 @@ __all__ = [
     "log_sweep_report",
     "not_comparable_note",
     "open_store",
+    "plots_line",
     "print_tables",
     "render_text",
     "short_trial_id",
     "sweep_summary",
     "sweep_table",
+    "to_html",
     "trial_runs",
+    "write_html",
 ]

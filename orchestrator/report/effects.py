@@ -134,6 +134,45 @@ def _value(distribution: Any, value: Any) -> Any:
     return int(value) if isinstance(distribution, IntDistribution) else float(value)
 
 
+def study_of(table: pd.DataFrame, sweep: Sweep, column: str, direction: str = "minimize") -> Any:
+    """An Optuna study holding one finished trial per row with a finite `column` value, over the
+    params that vary, with the distributions the spec searched (trial number = table order).
+
+    None when no row has a value or no param varies. Optuna's own tools (importance, its plots)
+    then read the sweep as if Optuna had run it.
+    """
+    import optuna
+
+    if column not in table.columns:
+        return None
+    rows = table[np.isfinite(pd.to_numeric(table[column], errors="coerce"))]
+    params = [p for p in sweep.swept if p in rows.columns and rows[p].nunique(dropna=False) > 1]
+    if rows.empty or not params:
+        return None
+    distributions = {p: _distribution(sweep, p, rows[p]) for p in params}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, study_name=sweep.name)
+    for _, row in rows.iterrows():
+        values = {p: _value(distributions[p], row[p]) for p in params}
+        attrs = {k: str(row[k]) for k in ("trial", "status") if k in row}
+        study.add_trial(optuna.trial.create_trial(params=values, distributions=distributions,
+                                                  value=float(row[column]), user_attrs=attrs))
+    return study
+
+
+def importance_skipped(table: pd.DataFrame, sweep: Sweep) -> str:
+    """Why there is no importance for this sweep ('' when there is one)."""
+    column = f"budget_{sweep.metric}"
+    study = study_of(table, sweep, column)
+    if study is None:
+        return "no swept parameter varies among the trials with a value" if column in table.columns \
+            else f"no trial has a {sweep.metric} value"
+    if len(study.trials) < MIN_IMPORTANCE_TRIALS:
+        return (f"importance needs at least {MIN_IMPORTANCE_TRIALS} trials with a {sweep.metric} value at "
+                f"the common budget epoch; this sweep has {len(study.trials)} (fewer would rank noise)")
+    return ""
+
+
 def importance(table: pd.DataFrame, sweep: Sweep) -> pd.Series | None:
     """Optuna's parameter importance for the common-budget value, or None with too few trials.
 
@@ -142,20 +181,9 @@ def importance(table: pd.DataFrame, sweep: Sweep) -> pd.Series | None:
     """
     import optuna
 
-    column = f"budget_{sweep.metric}"
-    if column not in table.columns:
+    study = study_of(table, sweep, f"budget_{sweep.metric}")
+    if study is None or len(study.trials) < MIN_IMPORTANCE_TRIALS:
         return None
-    rows = table[np.isfinite(pd.to_numeric(table[column], errors="coerce"))]
-    params = [p for p in sweep.swept if p in rows.columns and rows[p].nunique(dropna=False) > 1]
-    if len(rows) < MIN_IMPORTANCE_TRIALS or not params:
-        return None
-    distributions = {p: _distribution(sweep, p, rows[p]) for p in params}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize")
-    for _, row in rows.iterrows():
-        values = {p: _value(distributions[p], row[p]) for p in params}
-        study.add_trial(optuna.trial.create_trial(params=values, distributions=distributions,
-                                                  value=float(row[column])))
     try:
         evaluator: Any = optuna.importance.FanovaImportanceEvaluator(seed=0)
         name = "fANOVA"
@@ -168,5 +196,5 @@ def importance(table: pd.DataFrame, sweep: Sweep) -> pd.Series | None:
             study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
     series = pd.Series({k: float(v) for k, v in scores.items()}, name="importance")
     series = series.sort_values(ascending=False)
-    series.attrs.update(evaluator=name, trials=len(rows), epoch=table.attrs.get("budget_epoch"))
+    series.attrs.update(evaluator=name, trials=len(study.trials), epoch=table.attrs.get("budget_epoch"))
     return series

@@ -1,8 +1,9 @@
 """The end-of-sweep report logged to MLflow: table and plots on the parent run, a plot per child.
 
 `log_sweep_report` is what `gansweep run` calls at the end of every sweep: the table as CSV,
-HTML and Markdown plus the plots go to the parent run (`report/`), a loss plot to every child run
-(`plots/losses.png`). It never raises: a sweep that trained for hours must not be lost to a plot.
+HTML and Markdown plus the plots go to the parent run (`report/`), with a Markdown description and
+`best.<param>` params (`describe`), a loss plot to every child run (`plots/losses.png`). It never
+raises: a sweep that trained for hours must not be lost to a plot.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from orchestrator.record.names import BEST_EPOCH, best_key
+from orchestrator.record.store import install_sweep_view
 from orchestrator.report import effect_plots, plots
 from orchestrator.report.build import SweepReport, build_report
+from orchestrator.report.describe import describe_parent
+from orchestrator.report.page import to_html
 from orchestrator.report.records import Sweep, TrialRecord, find_sweep
-from orchestrator.report.render import cell, to_html, to_markdown
+from orchestrator.report.render import cell, to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ def log_sweep_report(client: MlflowClient, sweep: Sweep | str) -> list[str]:
         images = parent_plots(client, report, out, Path(tmp))
         for name, text in (
             ("comparison.csv", lambda: report.table.to_csv(index=False)),
-            ("comparison.html", lambda: to_html(report, images)),
+            ("comparison.html", lambda: to_html(report, [out / name for name in images])),
             ("report.md", lambda: to_markdown([report])),
         ):
             try:
@@ -91,6 +95,11 @@ def log_sweep_report(client: MlflowClient, sweep: Sweep | str) -> list[str]:
             written += [f"{REPORT_DIR}/{p.name}" for p in sorted(out.iterdir())]
         except Exception as err:  # noqa: BLE001
             _warn("logging the report artifacts", err)
+        try:
+            describe_parent(client, report, images)
+            install_sweep_view(client, sweep.run_id, latest=True)  # now with the final metric, if any
+        except Exception as err:  # noqa: BLE001
+            _warn("the parent run's description", err)
         for record in report.trials:
             try:
                 written += _child_plot(client, report, record, Path(tmp))

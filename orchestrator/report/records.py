@@ -13,7 +13,7 @@ import difflib
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ class Sweep:
     protocol_key: str | None = None
     backbone: str | None = None
     verdict: str | None = None  # the re-measured winner vs runner-up (orchestrator.uncertainty)
+    picked: str = ""  # found by a name several sweeps share: which one this is and how to pick another
 
     @property
     def kid_metric(self) -> str | None:
@@ -203,27 +204,38 @@ def sweep_names(client: MlflowClient) -> list[str]:
 
 
 def find_sweep(client: MlflowClient, name_or_id: str) -> Sweep:
-    """A sweep by parent run id, or by name (the most recent sweep run of that name)."""
+    """A sweep by parent run id, by parent run name (`demo 2026-12-07 16:09`), or by sweep name
+    (the most recent sweep of that name; `Sweep.picked` says so when there are several)."""
     run = None
     try:
         run = client.get_run(name_or_id)
     except Exception:  # noqa: BLE001 - not a run id; try it as a sweep name below
         run = None
-    if run is None or run.data.tags.get(TAG_KIND) != names.KIND_SWEEP:
-        if run is not None and run.data.tags.get(TAG_KIND) == names.KIND_TRIAL:
-            raise ReportError(f"'{name_or_id}' is a trial run, not a sweep (its sweep is its parent run)")
-        experiments = client.search_experiments()
-        quoted = name_or_id.replace("'", "\\'")
+    if run is not None and run.data.tags.get(TAG_KIND) == names.KIND_SWEEP:
+        return _sweep_of(run)
+    if run is not None and run.data.tags.get(TAG_KIND) == names.KIND_TRIAL:
+        raise ReportError(f"'{name_or_id}' is a trial run, not a sweep (its sweep is its parent run)")
+    experiments = client.search_experiments()
+    quoted = name_or_id.replace("'", "\\'")
+    runs: list[Any] = []
+    for by in (f"tags.`{TAG_SWEEP}` = '{quoted}'", f"attributes.run_name = '{quoted}'"):
         runs = client.search_runs(
             [e.experiment_id for e in experiments],
-            filter_string=f"tags.`{TAG_KIND}` = '{names.KIND_SWEEP}' and tags.`{TAG_SWEEP}` = '{quoted}'",
+            filter_string=f"tags.`{TAG_KIND}` = '{names.KIND_SWEEP}' and {by}",
             order_by=["attributes.start_time DESC"],
-            max_results=1,
+            max_results=100,
         ) if experiments else []
-        if not runs:
-            raise ReportError(_unknown_sweep(client, name_or_id))
-        run = runs[0]
-    return _sweep_of(run)
+        if runs:
+            break
+    if not runs:
+        raise ReportError(_unknown_sweep(client, name_or_id))
+    sweep = _sweep_of(runs[0])
+    if len(runs) > 1:  # Sweep is frozen: a copy with the note
+        earlier = ", ".join(f"'{r.info.run_name}'" for r in runs[1:4]) + (", ..." if len(runs) > 4 else "")
+        sweep = replace(sweep, picked=f"{len(runs)} sweeps are named '{name_or_id}'; showing the latest, "
+                        f"'{runs[0].info.run_name}' (run {runs[0].info.run_id}); name another by its run "
+                        f"name or id (earlier: {earlier})")
+    return sweep
 
 
 def _unknown_sweep(client: MlflowClient, name: str) -> str:

@@ -1,4 +1,4 @@
-"""A report as text: CSV, JSON, Markdown and a standalone HTML page (the terminal view is terminal.py).
+"""A report as text: CSV, JSON and Markdown (the HTML page is page.py, the terminal view terminal.py).
 
 Every human-readable cell goes through `cell` (4 significant digits, '-' for missing), the one
 formatter of the package; CSV and JSON keep the raw numbers and every column.
@@ -6,10 +6,8 @@ formatter of the package; CSV and JSON keep the raw numbers and every column.
 
 from __future__ import annotations
 
-import html
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,37 +143,6 @@ def to_markdown(reports: list[SweepReport]) -> str:
         for param, frame in rep.effects.items():
             parts.append(f"### Effect of {param}\n\n" + md_table(frame))
     return "\n\n".join(parts) + "\n"
-
-
-def to_html(report: SweepReport, images: list[str] = ()) -> str:
-    """A standalone page: the table, the parameter effects and the plots beside it."""
-    sweep = report.sweep
-    style = (
-        "body{font-family:sans-serif;margin:1.5em} table{border-collapse:collapse;margin-bottom:1.5em}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#eee}"
-        "img{max-width:100%;margin:0.5em 0}"
-    )
-
-    def table(frame: pd.DataFrame) -> str:
-        return frame.map(cell).to_html(index=False, escape=True)
-
-    body = [
-        f"<h1>Sweep {html.escape(sweep.name)}</h1>",
-        f"<p>parent run {html.escape(sweep.run_id)}; ranked by best {html.escape(sweep.metric)} "
-        f"(values of other metric protocols are never ranked together)</p>",
-        table(report.table[display_columns(report) + ["run_id"]]),
-    ]
-    body += [f"<p>{html.escape(text)}</p>" for text in (budget_note(report), importance_line(report)) if text]
-    for param, frame in report.effects.items():
-        body.append(f"<h2>Effect of {html.escape(param)}</h2>")
-        body.append(table(frame))
-    for name in images:
-        heading = html.escape(Path(name).stem.replace("_", " "))
-        body.append(f'<h2>{heading}</h2><img src="{html.escape(name)}">')
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>gansweep {html.escape(sweep.name)}</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-    )
 
 
 def render_text(reports: list[SweepReport], fmt: str) -> str:

@@ -30,6 +30,7 @@ from rich.table import Table
 from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.report.build import SweepReport
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
+from orchestrator.report.effects import importance_skipped
 from orchestrator.report.render import cell, combined_columns, display_columns, importance_line
 
 NARROW = 100  # columns of a piped/non-TTY terminal view ($COLUMNS overrides)
@@ -220,6 +221,8 @@ def print_tables(reports: list[SweepReport], wide: bool = False, console: Any = 
             console.print(line, highlight=False)
         if rep.importance is not None:
             console.print(importance_line(rep), highlight=False)
+        elif why := importance_skipped(rep.table, rep.sweep):
+            console.print(f"parameter importance skipped: {why}", highlight=False)
         for param, frame in rep.effects.items():
             console.print(rich_table(frame, effect_columns(frame, metric, rep.budget_epoch),
                                      f"{rep.sweep.name}: effect of {param}"))

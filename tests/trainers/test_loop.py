@@ -152,6 +152,19 @@ def test_grid_uses_fixed_noise_and_ema_generator(ema: bool) -> None:
         assert any(not torch.equal(ck["ema"][k], ck["G"][k]) for k in ck["G"])
 
 
+def test_the_first_report_carries_the_untrained_generators_grid() -> None:
+    """MLflow's slider starts at step 0: the untrained G's grid, drawn without changing training."""
+    data = _blobs(64)
+    keep = _Keep()
+    drawn = train(_tiny(grid_size=6, epochs=2), data, None, keep)
+    first, *rest = keep.reports
+    assert first.initial_grid is not None and first.initial_grid.shape == first.grid.shape
+    assert not np.array_equal(first.initial_grid, first.grid), "epoch 1 moved the generator"
+    assert all(r.initial_grid is None for r in rest)
+    plain = train(_tiny(grid_size=0, epochs=2), data, None, _Keep())  # no grid at all: same training
+    assert [h["d_loss"] for h in drawn] == [h["d_loss"] for h in plain]
+
+
 def test_report_states_only_inside_the_callback() -> None:
     reports: list[EpochReport] = []
     train(_tiny(epochs=1), _blobs(32), None, reports.append)
@@ -179,7 +192,7 @@ def test_resume_continues_exactly(values: dict) -> None:
     ck = torch.load(_roundtrip(ck), weights_only=True)  # survives serialisation
     rest: list[EpochReport] = []
     resumed = train(cfg, data, None, rest.append, resume=ck)
-    assert [r.step for r in rest] == [3, 4]
+    assert [r.step for r in rest] == [3, 4] and rest[0].initial_grid is None, "a resumed run has no step 0"
     for a, b in zip(history[2:], resumed, strict=True):
         assert (a["d_loss"], a["g_loss"], a["images_seen"]) == (b["d_loss"], b["g_loss"], b["images_seen"])
     np.testing.assert_array_equal(full[-1].grid, rest[-1].grid)

@@ -81,8 +81,9 @@ def test_child_and_parent_record(sweep: tuple, tmp_path: Path) -> None:
     cut = Trial("run_trial", config={"conv_dim": 8, "lr": 1e-5}, trial_id="b86cc_00001", stub=True)
     for trial in (good, cut):
         logger.on_trial_start(0, [], trial)
-    result = _report(logger, good, 1, 9.0)
+    result = _report(logger, good, 1, 9.0, **{trial_mod.INITIAL_GRID_KEY: _png(0)})
     assert trial_mod.GRID_KEY not in result, "the grid bytes must not reach Tune's own loggers"
+    assert trial_mod.INITIAL_GRID_KEY not in result
     _report(logger, cut, 1, 8.5)
     _report(logger, good, 2, 7.0, **{f"{METRIC}_best": 7.0, f"{METRIC}_smooth": 7.5, "signal_step": 2.0})
     _report(logger, good, 3, 8.0, final=1.0)
@@ -104,7 +105,7 @@ def test_child_and_parent_record(sweep: tuple, tmp_path: Path) -> None:
     best = [(m.step, m.value) for m in client.get_metric_history(run_id, f"best_{METRIC}")]
     assert sorted(best) == [(1, 9.0), (2, 7.0)]
     assert run.data.metrics["best_epoch"] == 2
-    assert sorted(sample_steps(client, run_id)) == [1, 2, 3]
+    assert sorted(sample_steps(client, run_id)) == [0, 1, 2, 3], "the slider starts at the untrained G"
     assert run.data.tags[names.TAG_STATUS] == "completed" and run.info.status == "FINISHED"
     assert runs["b86cc_00001"].data.tags[names.TAG_DETAIL] == "stopped early by ASHA at epoch 1"
     models = {a.path for a in client.list_artifacts(run_id, names.MODEL_DIR)}

@@ -178,9 +178,16 @@ def test_log_sweep_report_writes_table_html_and_plots(fake_store: Any, tmp_path:
     local = Path(client.download_artifacts(ids["demo"], "report", str(tmp_path)))
     page = (local / "comparison.html").read_text()
     assert all(trial.split("_")[1] in page for trial in DEMO_TRIALS)
-    assert "<img src=\"top_samples.png\"" in page
+    assert '<img alt="top samples" src="data:image/png;base64,' in page, "images embedded, not linked"
+    assert 'src="top_samples.png"' not in page
     frame = pd.read_csv(local / "comparison.csv", dtype={"trial": str})
     assert frame["trial"].iloc[0] == "00001"
+    parent = client.get_run(ids["demo"])  # its front page: the winner, linked, and best.<param>
+    note = parent.data.tags["mlflow.note.content"]
+    winner = frame["run_id"].iloc[0]
+    assert "winner trial 00001" in note and f"/runs/{winner})" in note
+    assert f"get-artifact?path=report/metric_vs_epoch.png&run_uuid={ids['demo']}" in note
+    assert parent.data.params["best.conv_dim"] == "32" and parent.data.params["best.lr"] == "0.0004"
     for png in local.glob("*.png"):
         _png_ok(png)
     # Every child that reported an epoch has its own loss plot; the one that failed at once has none.

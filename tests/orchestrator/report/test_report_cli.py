@@ -35,7 +35,7 @@ def test_table_fits_100_columns_without_cutting_a_cell(demo_store: Any) -> None:
     _, uri = demo_store
     result = CliRunner().invoke(main, ["report", "demo", "--store", uri])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()  # stderr: where the plots are (a path, as long as it is)
     assert max(len(line.rstrip()) for line in lines) <= 100
     assert "…" not in result.output and "..." not in result.output.replace("..", "")
     for params, *_ in DEMO_TRIALS.values():  # every lr cell whole
@@ -150,8 +150,8 @@ def wide_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_ids_and_ranks_are_whole_at_every_width(wide_store: str, width: int) -> None:
     result = CliRunner().invoke(main, ["report", "wide", "--store", wide_store], env={"COLUMNS": str(width)})
     assert result.exit_code == 0, result.output
-    lines = result.output.split("effect of")[0].splitlines()
-    assert max(len(line.rstrip()) for line in result.output.splitlines()) <= width, result.output
+    lines = result.stdout.split("effect of")[0].splitlines()
+    assert max(len(line.rstrip()) for line in result.stdout.splitlines()) <= width, result.output
     rows = [line.split() for line in lines if any(f"{i:05d}" in line for i in range(6))]
     rows = [r for r in rows if r[0].isdigit() and len(r) > 2]  # table rows, not the failure notes
     assert sorted(r[1] for r in rows) == [f"{i:05d}" for i in range(6)], result.output
@@ -169,3 +169,41 @@ def test_narrow_tables_round_numbers_and_name_what_they_drop(wide_store: str) ->
     for text in (wide, narrow):  # 1.0987654 rounds to 1.099 (4 digits) or 1.1 (3): never 1.098
         assert ("1.099" in text) or ("1.1 " in text), text
         assert "1.098" not in text and "0.0911 " not in text
+
+
+def test_a_name_shared_by_sweeps_says_which_one_is_shown(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    old = make_sweep(client, tmp_path, "twice", "fid1k_rand", DEMO_TRIALS)
+    new = make_sweep(client, tmp_path, "twice", "fid1k_rand", DEMO_TRIALS)
+    result = CliRunner().invoke(main, ["report", "twice", "--store", uri, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["sweeps"][0]["run_id"] == new
+    note = f"gansweep: note: 2 sweeps are named 'twice'; showing the latest, 'twice' (run {new})"
+    assert note in result.stderr
+    alone = CliRunner().invoke(main, ["report", old, "--store", uri, "--format", "json"])
+    assert json.loads(alone.stdout)["sweeps"][0]["run_id"] == old and "note" not in alone.stderr
+
+
+def test_html_report_is_one_self_contained_file_with_optunas_plots(demo_store: Any, tmp_path: Path) -> None:
+    import importlib.util
+    import re
+
+    _, uri = demo_store
+    page = tmp_path / "demo.html"
+    result = CliRunner().invoke(main, ["report", "demo", "--store", uri, "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {page}" in result.stderr and "plots: " in result.stderr
+    text = page.read_text()
+    images = re.findall(r'<img alt="[^"]*" src="([^"]*)"', text)
+    assert len(images) >= 5 and all(src.startswith("data:image/png;base64,") for src in images)
+    assert "parameter importance skipped: importance needs at least 8 trials" in text
+    assert "this sweep has 4" in text and "importance needs at least 8" in result.stdout, "said, not silent"
+    if importlib.util.find_spec("plotly") is not None:
+        assert "<h2>parameter importance" in text
+        assert text.count("Plotly.newPlot") == 3, "history, parallel coordinates, slice"
+        assert "plotly.js v" in text, "plotly.js inlined: the page works offline and inside MLflow"
+    else:
+        assert "Optuna&#x27;s plots need plotly" in text
+    again = CliRunner().invoke(main, ["report", "demo", "--store", uri, "--html", str(page)])
+    assert again.exit_code == 2 and "a file of that name exists" in again.stderr, "never overwritten"
