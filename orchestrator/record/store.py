@@ -126,7 +126,6 @@ def real_grid(data_path: str | None, count: int = REAL_GRID_IMAGES, seed: int = 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 WORKFLOW = "workflowType=machine_learning"
-FINAL_METRIC_TAG = "gansweep.final_metric"  # on the parent: the re-measured metric (orchestrator.remeasure)
 
 
 def sweep_view_key(parent_run_id: str) -> str:
@@ -179,7 +178,7 @@ def install_sweep_view(client: MlflowClient, parent_run_id: str, latest: bool = 
     tags = run.data.tags
     swept = [s for s in tags.get(names.TAG_SWEPT, "").split(",") if s]
     key = install_view(client, run.info.experiment_id, tags.get(names.TAG_METRIC, "fid"), swept,
-                       parent_run_id, tags.get(FINAL_METRIC_TAG), latest=latest)
+                       parent_run_id, tags.get(names.TAG_FINAL_METRIC), latest=latest)
     return run.info.experiment_id, key
 
 

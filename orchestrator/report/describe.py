@@ -18,6 +18,7 @@ from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from orchestrator.record.names import BEST_EPOCH, best_key
 from orchestrator.report.build import SweepReport
 from orchestrator.report.render import cell, md_table
 
@@ -34,7 +35,7 @@ PLOTS = {  # artifact file -> caption, in the order shown
 
 def best_row(report: SweepReport) -> pd.Series | None:
     """The winner: the table's first row with a value (the table is ranked)."""
-    ranked = report.table.dropna(subset=[f"best_{report.sweep.metric}"])
+    ranked = report.table.dropna(subset=[best_key(report.sweep.metric)])
     return None if ranked.empty else ranked.iloc[0]
 
 
@@ -57,11 +58,11 @@ def description(report: SweepReport, plots: list[str], report_dir: str = "report
     if final and isinstance(row.get(final), float) and math.isfinite(row[final]):
         lines.append(f"- **{final} = {cell(row[final])}**: re-measured at the end on a larger sample "
                      "(what the ranking uses)")
-    lines.append(f"- best {metric} = {cell(row[f'best_{metric}'])} at epoch {row['best_epoch']} "
+    lines.append(f"- best {metric} = {cell(row[best_key(metric)])} at epoch {row[BEST_EPOCH]} "
                  f"({row['epochs']} epochs, {row['status']})")
     lines.append(f"- {len(report.table)} trials; full report: `{report_dir}/comparison.html` in Artifacts")
     columns = ["rank", "trial", *[p for p in sweep.swept if p in report.table.columns]]
-    columns += [c for c in (final, f"best_{metric}", "epochs", "status") if c and c in report.table.columns]
+    columns += [c for c in (final, best_key(metric), "epochs", "status") if c and c in report.table.columns]
     lines += ["", md_table(report.table.head(TOP_ROWS), columns), ""]
     for name, caption in PLOTS.items():
         if name in plots:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from orchestrator.record.names import best_key
 from orchestrator.report.build import SweepReport
 from orchestrator.report.effects import importance_skipped, study_of
 from orchestrator.report.render import budget_note, cell, display_columns, importance_line
@@ -50,7 +51,7 @@ def optuna_plots(report: SweepReport) -> list[tuple[str, Any, str]]:
     if not vis.is_available():
         return [("interactive plots", None, "Optuna's plots need plotly (pip install plotly)")]
     metric = report.sweep.metric
-    study = study_of(report.table.sort_values("trial"), report.sweep, f"best_{metric}")
+    study = study_of(report.table.sort_values("trial"), report.sweep, best_key(metric))
     if study is None:
         return [("interactive plots", None, f"no trial with a {metric} value and a varying parameter")]
     note = (f"value = best {metric} each trial reached (trials stopped early had fewer epochs); "

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from orchestrator.record.names import BEST_EPOCH, best_key
+from orchestrator.record.names import BEST_EPOCH, best_key, final_metric
 from orchestrator.report.build import SweepReport
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
 from orchestrator.report.effects import importance_skipped
@@ -100,11 +100,11 @@ def table_width(console: Console, table: Table) -> int:
 
 def drop_order(columns: list[tuple[str, str]], metric: str | None) -> list[str]:
     """Column keys in the order they are dropped as the width shrinks: least deciding first."""
-    first = ["wall_s", "epochs", f"budget_{metric}", "best_epoch", "status"]
+    first = ["wall_s", "epochs", f"budget_{metric}", BEST_EPOCH, "status"]
     keys = [k for k, _ in columns]
-    fixed = set(KEEP) | {f"best_{metric}"} | {k for k in keys if k.startswith("final_")}
+    fixed = set(KEEP) | {best_key(metric)} | {k for k in keys if final_metric(k)}
     params = [k for k in reversed(keys) if k not in fixed and k not in first]
-    return [k for k in first if k in keys] + params + [k for k in keys if k == f"best_{metric}"]
+    return [k for k in first if k in keys] + params + [k for k in keys if k == best_key(metric)]
 
 
 def fitted_table(console: Console, frame: pd.DataFrame, columns: list[tuple[str, str]], title: str,
@@ -161,8 +161,8 @@ def narrow_caption(report: SweepReport, shown: list[str] | None = None) -> str:
     parts = []
     if final:
         parts.append((final, f"final = {final} re-measured at the end (ranked first)"))
-    parts.append((f"best_{metric}", f"best = best {metric} over epochs"))
-    parts.append(("best_epoch", "@ep = its epoch"))
+    parts.append((best_key(metric), f"best = best {metric} over epochs"))
+    parts.append((BEST_EPOCH, "@ep = its epoch"))
     if report.budget_epoch is not None:
         parts.append((f"budget_{metric}", f"@e{report.budget_epoch} = best {metric} up to epoch "
                       f"{report.budget_epoch}, which every trial reached"))

@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 from report_helpers import DEMO_TRIALS, make_sweep
 
 from orchestrator.record import names
+from orchestrator.record.names import TAG_FINAL_METRIC as FINAL_METRIC_TAG
 from orchestrator.record.server import sweep_page
-from orchestrator.record.store import EXPERIMENT_KIND_TAG, FINAL_METRIC_TAG, MODEL_TRAINING, sweep_view_key
+from orchestrator.record.store import EXPERIMENT_KIND_TAG, MODEL_TRAINING, sweep_view_key
 from orchestrator.report import ReportError
 
 METRIC = "fid1k_rand"
