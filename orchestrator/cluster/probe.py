@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from orchestrator.errors import UserError
+
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
@@ -32,7 +34,7 @@ CONNECT_TIMEOUT_S = 5.0
 SKIP_RESOURCE_CHECK_ENV = "GANSWEEP_SKIP_RESOURCE_CHECK"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(UserError, RuntimeError):
     """A cluster problem the user can fix (address, resources, tracking server): one line, exit 2."""
 
 
