@@ -15,8 +15,9 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from ray.tune.search.sample import Categorical, Float, Integer
 
 from orchestrator.optuna_search import SweepOptuna, startup_trials
+from orchestrator.sampling import grid_points, trial_seed, tune_domain
 from orchestrator.schedule import diverged_scalars
-from orchestrator.space import build_search, grid_points, trial_seed, tune_domain
+from orchestrator.space import build_search
 from orchestrator.spec import from_dict
 
 
