@@ -177,9 +177,9 @@ submit_pid=$!
 # Wait until a trial has logged 2 epochs (past the first rung), then kill the worker training one.
 compose run --rm -T --entrypoint python gansweep /specs/e2e_audit.py wait "$sweep" 2
 killed=""
-for _ in $(seq 60); do
-  for w in "${workers[@]}"; do
-    if docker top "$w" -eo args 2>/dev/null | grep -q "ImplicitFunc"; then killed="$w"; break 2; fi
+for _ in $(seq 300); do  # a trial paused at a rung is on no worker: wait for one to train
+  for w in "${workers[@]}"; do  # (docker top needs the pid column to find the container's processes)
+    if docker top "$w" -eo pid,args 2>/dev/null | grep -q "ImplicitFunc"; then killed="$w"; break 2; fi
   done
   sleep 0.5
 done
