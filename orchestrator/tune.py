@@ -95,6 +95,8 @@ def run(
     if resume:
         check_resumable(spec, exp_dir)
     store_lock = exclusive_store(spec)  # held (by this process) until the sweep ends
+    if progress:
+        phase(f"{spec.name}: preparing the dataset and the real statistics of {spec.asha_metric} (cached)")
     inputs, stats_info = prepare_inputs(spec, progress=progress)
     prepare_s = time.perf_counter() - started
 
