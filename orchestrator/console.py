@@ -20,8 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestrator.record.names import FINAL_KEY, short_trial_id
-from orchestrator.schedule import planned_reports
-from orchestrator.schedulers import scheduler_label
+from orchestrator.schedulers import planned_reports, scheduler_label
 
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -22,7 +22,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator.record.names import FINAL_KEY
 from orchestrator.sampling import SEED_KEY, grid_points, trial_seed, tune_domain
-from orchestrator.schedule import searcher_limit, tuner_metric
+from orchestrator.schedule import tuner_metric
+from orchestrator.schedulers import searcher_limit
 
 if TYPE_CHECKING:  # annotations only: at run time the spec imports this module's registry (via space)
     from orchestrator.spec import SweepSpec

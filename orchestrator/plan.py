@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from orchestrator.schedule import planned_reports
+from orchestrator.schedulers import planned_reports
 from orchestrator.spec.sections import SCHEDULER_NAMES
 
 

@@ -12,7 +12,7 @@ Three things every algorithm gets (issue 10):
   (`BasicVariantGenerator(max_concurrent=...)`, `ConcurrencyLimiter(...)`): Tune ignores
   `TuneConfig.max_concurrent_trials` when it is handed a ready-made BasicVariantGenerator.
   Under a scheduler that pauses trials (sha, hyperband) the searcher is not limited and Ray's
-  resources are (`orchestrator.schedule.searcher_limit` / `ray_cpus`).
+  resources are (`orchestrator.schedulers.searcher_limit` / `ray_cpus`).
 - replicates differ: unless the spec searches `seed` itself, every trial gets its own seed as a
   sampled param (so it is in the trial's config, which the MLflow writer logs as params). Random
   and grid search draw it from `spec.seed`'s random state, Optuna derives it from the trial's
@@ -43,7 +43,7 @@ def _variants(spec: SweepSpec) -> Built:
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
-    from orchestrator.schedule import searcher_limit
+    from orchestrator.schedulers import searcher_limit
 
     params = spec.search_params()
     space = {k: tune_domain(p.kind, list(p.values)) for k, p in params.items()}

@@ -29,7 +29,8 @@ from orchestrator.record.lease import LeaseError, SweepLease
 from orchestrator.record.sqlite import sqlite_path
 from orchestrator.record.writer import MLflowTrialLogger
 from orchestrator.remeasure import final_samples, remeasure_top
-from orchestrator.schedule import build_scheduler, ray_cpus, searcher_limit, tuner_metric
+from orchestrator.schedule import tuner_metric
+from orchestrator.schedulers import build_scheduler, ray_cpus, searcher_limit
 from orchestrator.space import build_search
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import SWEEP_STATE_FILE, SweepFolder
