@@ -12,8 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from orchestrator.schedulers import planned_reports
-from orchestrator.spec.sections import SCHEDULER_NAMES
+from orchestrator.schedulers import planned_reports, scheduler_label
 
 
 def plan(spec: Any) -> dict[str, Any]:
@@ -45,7 +44,7 @@ def plan(spec: Any) -> dict[str, Any]:
 def plan_lines(spec: Any) -> list[str]:
     """The plan in a few lines, for people."""
     p = plan(spec)
-    sched = SCHEDULER_NAMES[p["scheduler"]]
+    sched = scheduler_label(p["scheduler"])
     lines = [f"{spec.name}: "
              + (f"{p['trials']} trials" if p["trials"] is not None else
                 f"trials until the time budget ({p['time_budget_s']} s) runs out")

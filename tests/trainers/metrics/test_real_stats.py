@@ -91,7 +91,7 @@ def test_fid_metric(tmp_path: Path) -> None:
 
     only_fid = metrics.build_metric(path, "rand", 1000, kid=False)
     assert only_fid.names == ("fid1k_rand",)
-    assert set(only_fid(sample_real)) == {"fid1k_rand"}
+    assert set(only_fid(sample_real)) == {"fid1k_rand", "fid1k_rand_noise"}
     with pytest.raises(ValueError, match="64 px but the real statistics are 32 px"):
         metric(lambda n: torch.zeros(n, 3, 64, 64))
 
