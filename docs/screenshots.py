@@ -89,7 +89,7 @@ class Page:
                                  awaitPromise=True)
         return result.get("result", {}).get("value")
 
-    async def wait_for(self, expression: str, timeout: float = 120.0) -> None:
+    async def wait_for(self, expression: str, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while not await self.js(expression):
             if time.monotonic() > deadline:
@@ -136,8 +136,12 @@ IMAGE_SHOWN = """(() => { const i = [...document.images].filter(i => i.src.inclu
 
 
 DESCRIPTION = "[...document.querySelectorAll('h3')].some(h => h.textContent.includes('winner trial'))"
-REPORT_FRAME = """(() => { const f = document.querySelector('iframe');
-  return !!(f && f.contentDocument && f.contentDocument.querySelector('.js-plotly-plot .main-svg')); })()"""
+SHOW_MORE = """(() => { const b = [...document.querySelectorAll('button, a, span')]
+  .find(e => e.textContent.trim() === 'Show more'); if (b) b.click(); return true; })()"""
+# MLflow shows an HTML artifact in a sandboxed iframe (allow-scripts, another origin): the page can
+# only wait for the frame, then a tall viewport shows the whole report (images, Optuna's plots).
+REPORT_FRAME = "!!document.querySelector('iframe')"
+ML = "?workflowType=machine_learning"  # run pages open in MLflow's model-training workspace
 
 
 async def capture(base: str, view_url: str, experiment_id: str, run_id: str, parent_id: str, out: Path,
@@ -164,7 +168,7 @@ async def capture(base: str, view_url: str, experiment_id: str, run_id: str, par
             await asyncio.sleep(3.0)
             await page.shoot(out / "mlflow_runs_table.png")
             # 2. the best trial's sample grid, enlarged, at its last epoch on MLflow's step slider
-            await page.call("Page.navigate", url=f"{experiment}/runs/{run_id}/model-metrics")
+            await page.call("Page.navigate", url=f"{experiment}/runs/{run_id}/model-metrics{ML}")
             await page.wait_for(f"{SCROLL_DOWN} && {SAMPLES_CARD}")
             await page.js(EXPAND_SAMPLES)
             await asyncio.sleep(3.0)
@@ -175,15 +179,18 @@ async def capture(base: str, view_url: str, experiment_id: str, run_id: str, par
             await asyncio.sleep(2.0)
             await page.shoot(out / "mlflow_run_samples.png")
             # 3. the parent run: the description gansweep writes at the end of the sweep
-            await page.call("Page.navigate", url=f"{experiment}/runs/{parent_id}")
+            await page.call("Page.navigate", url=f"{experiment}/runs/{parent_id}{ML}")
             await page.wait_for(DESCRIPTION)
+            await page.js(SHOW_MORE)
             await asyncio.sleep(3.0)
             await page.shoot(out / "mlflow_parent_run.png")
             # 4. the self-contained HTML report inside MLflow's artifact viewer (Optuna's plots drawn)
-            page_url = f"{experiment}/runs/{parent_id}/artifacts/report/comparison.html"
+            await page.call("Emulation.setDeviceMetricsOverride", width=1680, height=6500,
+                            deviceScaleFactor=1, mobile=False)
+            page_url = f"{experiment}/runs/{parent_id}/artifacts/report/comparison.html{ML}"
             await page.call("Page.navigate", url=page_url)
-            await page.wait_for(REPORT_FRAME, timeout=180)
-            await asyncio.sleep(3.0)
+            await page.wait_for(REPORT_FRAME, timeout=300)
+            await asyncio.sleep(15.0)  # plotly draws inside the frame
             await page.shoot(out / "mlflow_html_report.png")
 
 

@@ -176,6 +176,16 @@ def ui(store: str | None, port: int, host: str, wait_s: float, sweep: str | None
     sys.exit(serve_ui(store, host, port, wait_s, echo=click.echo, fail=fail, sweep=sweep))
 
 
+def _note(text: str) -> None:
+    """A note on stderr wrapped to the terminal's width (a path or URL is never split)."""
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((100, 24)).columns
+    click.echo(textwrap.fill(text, width=max(60, width), subsequent_indent="  ", break_long_words=False,
+                             break_on_hyphens=False), err=True)
+
+
 @main.command()
 @click.argument("sweeps", nargs=-1, required=True, metavar="SWEEP [SWEEP2]")
 @click.option("--store", default=None, help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db).")
@@ -202,7 +212,7 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool, htm
     reports = report_mod.load_reports(store, list(sweeps))
     for rep in reports:
         if rep.sweep.picked:
-            click.echo(f"gansweep: note: {rep.sweep.picked}", err=True)
+            _note(f"gansweep: note: {rep.sweep.picked}")
     if fmt == "table":
         report_mod.print_tables(reports, wide=wide)
         for rep in reports:  # the re-measured winner vs the runner-up, beyond noise or within it
@@ -210,7 +220,7 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool, htm
                 click.echo(f"{rep.sweep.name}: {rep.sweep.verdict}")
         client = report_mod.open_store(store)
         for rep in reports:
-            click.echo(report_mod.plots_line(client, rep), err=True)
+            _note(report_mod.plots_line(client, rep))
     else:
         click.echo(report_mod.render_text(reports, fmt), nl=False)
     if len(reports) > 1 and not report_mod.comparable(reports) and fmt in ("csv", "json"):

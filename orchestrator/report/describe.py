@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.record.names import BEST_EPOCH, best_key
+from orchestrator.record.store import WORKFLOW
 from orchestrator.report.build import SweepReport
 from orchestrator.report.render import cell, md_table
 
@@ -51,7 +52,7 @@ def description(report: SweepReport, plots: list[str], report_dir: str = "report
     if row is None:
         return f"### Sweep {sweep.name}\n\nNo trial reported {metric}."
     final = report.table.attrs.get("final_metric")
-    link = f"#/experiments/{sweep.experiment_id}/runs/{row['run_id']}"
+    link = f"#/experiments/{sweep.experiment_id}/runs/{row['run_id']}?{WORKFLOW}"  # the model-training pages
     params = ", ".join(f"`{p}={cell(row[p])}`" for p in sweep.swept if p in row)
     lines = [f"### Sweep {sweep.name}: winner trial {row['trial']}", "",
              f"**[Open the winning run (trial {row['trial']})]({link})** with {params}.", ""]

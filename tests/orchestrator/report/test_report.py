@@ -185,7 +185,7 @@ def test_log_sweep_report_writes_table_html_and_plots(fake_store: Any, tmp_path:
     parent = client.get_run(ids["demo"])  # its front page: the winner, linked, and best.<param>
     note = parent.data.tags["mlflow.note.content"]
     winner = frame["run_id"].iloc[0]
-    assert "winner trial 00001" in note and f"/runs/{winner})" in note
+    assert "winner trial 00001" in note and f"/runs/{winner}?workflowType=machine_learning)" in note
     assert f"get-artifact?path=report/metric_vs_epoch.png&run_uuid={ids['demo']}" in note
     assert parent.data.params["best.conv_dim"] == "32" and parent.data.params["best.lr"] == "0.0004"
     for png in local.glob("*.png"):

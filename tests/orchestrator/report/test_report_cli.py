@@ -180,7 +180,7 @@ def test_a_name_shared_by_sweeps_says_which_one_is_shown(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["sweeps"][0]["run_id"] == new
     note = f"gansweep: note: 2 sweeps are named 'twice'; showing the latest, 'twice' (run {new})"
-    assert note in result.stderr
+    assert note in " ".join(result.stderr.split()), "wrapped to the width, whole"
     alone = CliRunner().invoke(main, ["report", old, "--store", uri, "--format", "json"])
     assert json.loads(alone.stdout)["sweeps"][0]["run_id"] == old and "note" not in alone.stderr
 
