@@ -129,7 +129,15 @@ class _Controller:
 
 def simulate(curves: Curves, scheduler: TrialScheduler, slots: int, order: list[int],
              smoothing: float = 0.5, limiter: bool = True) -> tuple[list[int], bool]:
-    """One sweep: (epochs each recorded trial trained, whether the sweep deadlocked).
+    """One sweep: (epochs each recorded trial trained, whether the sweep deadlocked); see
+    :func:`simulate_timed`."""
+    epochs, deadlocked, _ = simulate_timed(curves, scheduler, slots, order, smoothing, limiter)
+    return epochs, deadlocked
+
+
+def simulate_timed(curves: Curves, scheduler: TrialScheduler, slots: int, order: list[int],
+                   smoothing: float = 0.5, limiter: bool = True) -> tuple[list[int], bool, float]:
+    """One sweep: (epochs each recorded trial trained, whether the sweep deadlocked, wall seconds).
 
     Deadlocked: trials are left paused that the scheduler never resumes and nothing runs (Tune's
     HyperBand after a trial in a processed bracket ends early); Tune would wait forever there, the
@@ -178,7 +186,7 @@ def simulate(curves: Curves, scheduler: TrialScheduler, slots: int, order: list[
         else:
             running[trial] = now + curves.cost[trial.index][step]
     done = {t.index: t.epochs_done for t in ctl.trials}
-    return [done.get(i, 0) for i in range(curves.n)], deadlocked
+    return [done.get(i, 0) for i in range(curves.n)], deadlocked, now
 
 
 def winner_judge(curves: Curves, reached: list[int], top_k: int) -> float:
@@ -239,36 +247,79 @@ def policies(epochs: int) -> list[Policy]:
     return out
 
 
+@dataclass
+class Outcome:
+    """A policy on one slot count over many arrival orders: one value per order."""
+
+    compute: np.ndarray  # trained seconds / the full grid's
+    epochs: np.ndarray  # trial-epochs / the full grid's
+    wall: np.ndarray  # wall-clock / the full grid's on the same slots and order
+    regret: np.ndarray
+    stuck: int
+
+
+def evaluate(curves: Curves, make: Callable[[str, int, int, int], TrialScheduler], signal: str, slots: int,
+             orders: list[list[int]], limiter: bool, top_k: int, smoothing: float, seed: int) -> Outcome:
+    full_cost = sum(sum(c) for c in curves.cost)
+    full_epochs = sum(len(s) for s in curves.signal)
+    reference = winner_judge(curves, [len(s) for s in curves.signal], top_k)
+    compute, epochs, wall, regret, stuck = [], [], [], [], 0
+    np.random.seed(seed)  # ASHA draws its bracket with numpy's global RNG
+    for order in orders:
+        _, _, grid_wall = simulate_timed(curves, FIFOScheduler(), slots, order, smoothing, True)
+        scheduler = make(signal_key(METRIC, signal), curves.epochs, curves.n, slots)
+        reached, deadlocked, seconds = simulate_timed(curves, scheduler, slots, order, smoothing, limiter)
+        stuck += deadlocked
+        compute.append(sum(sum(c[:e]) for c, e in zip(curves.cost, reached, strict=True)) / full_cost)
+        epochs.append(sum(reached) / full_epochs)
+        wall.append(seconds / grid_wall)
+        regret.append(winner_judge(curves, reached, top_k) / reference - 1)
+    return Outcome(np.array(compute), np.array(epochs), np.array(wall), np.array(regret), stuck)
+
+
+MARKDOWN = ("sha g1 rf3", "sha g1 rf3 tune", "asha g1 rf3", "hyperband rf3")  # the README's rows
+
+
+def markdown(curves: Curves, args: argparse.Namespace, orders: list[list[int]]) -> None:
+    """The README's replay table: signal best, per policy regret, trial-epochs, wall-clock per slot count."""
+    slots = " / ".join(map(str, args.slots))
+    print(f"| policy | regret (median / worst) | within 5% | trial-epochs on {slots} slots "
+          f"| wall-clock on {slots} slots |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, signal, make, limiter in policies(curves.epochs):
+        if signal != "best" or name not in MARKDOWN:
+            continue
+        runs = [evaluate(curves, make, signal, k, orders, limiter, args.top_k, args.smoothing, args.seed)
+                for k in args.slots]
+        regret = np.concatenate([r.regret for r in runs])
+        label = f"**{name} (default)**" if name == "sha g1 rf3" else name
+        print(f"| {label} | {np.median(regret):+.1%} / {regret.max():+.1%} | {np.mean(regret <= 0.05):.0%} "
+              f"| {' / '.join(f'{r.epochs.mean():.0%}' for r in runs)} "
+              f"| {' / '.join(f'{r.wall.mean():.0%}' for r in runs)} |", flush=True)
+
+
 def main_replay(args: argparse.Namespace) -> None:
     logging.getLogger("ray.tune").setLevel(logging.WARNING)  # HyperBand logs every pause at INFO
     np.seterr(invalid="ignore")
     curves = load_curves(args.curves)
-    full_cost = sum(sum(c) for c in curves.cost)
     reference = winner_judge(curves, [len(s) for s in curves.signal], args.top_k)
     oracle = min(v for j in curves.judge for v in j if math.isfinite(v))
     print(f"{curves.n} trials x {curves.epochs} epochs; full grid's re-measured winner {reference:.4f} "
           f"(oracle best judge {oracle:.4f}); top-{args.top_k} re-measured; "
           f"{args.orders} orders per slot count")
     rng = np.random.default_rng(args.seed)
-    orders = [list(rng.permutation(curves.n)) for _ in range(args.orders)]
-    header = (f"{'policy':<18}{'signal':<10}{'slots':>6}{'compute':>9}{'regret med':>11}{'p90':>8}"
-              f"{'within 5%':>10}{'5% & <=1/3':>11}{'stuck':>7}")
+    orders = [[int(i) for i in rng.permutation(curves.n)] for _ in range(args.orders)]
+    if args.markdown:
+        markdown(curves, args, orders)
+        return
+    header = (f"{'policy':<18}{'signal':<10}{'slots':>6}{'compute':>9}{'epochs':>8}{'wall':>7}"
+              f"{'regret med':>11}{'p90':>8}{'within 5%':>10}{'5% & <=1/3':>11}{'stuck':>7}")
     print(header)
     print("-" * len(header))
     for name, signal, make, limiter in policies(curves.epochs):
         for slots in args.slots:
-            compute, regret, stuck = [], [], 0
-            np.random.seed(args.seed)  # ASHA draws its bracket with numpy's global RNG
-            for order in orders:
-                scheduler = make(signal_key(METRIC, signal), curves.epochs, curves.n, slots)
-                reached, deadlocked = simulate(curves, scheduler, slots, [int(i) for i in order],
-                                               smoothing=args.smoothing, limiter=limiter)
-                stuck += deadlocked
-                compute.append(sum(sum(c[:e]) for c, e in zip(curves.cost, reached, strict=True)) / full_cost)
-                regret.append(winner_judge(curves, reached, args.top_k) / reference - 1)
-            c, r = np.array(compute), np.array(regret)
-            ok = np.mean(r <= 0.05)
-            both = np.mean((r <= 0.05) & (c <= 1 / 3 + 1e-9))
-            print(f"{name:<18}{signal:<10}{slots:>6}{c.mean():>9.1%}{np.median(r):>11.1%}"
-                  f"{np.quantile(r, 0.9):>8.1%}{ok:>10.0%}{both:>11.0%}{stuck / len(orders):>7.0%}",
-                  flush=True)
+            o = evaluate(curves, make, signal, slots, orders, limiter, args.top_k, args.smoothing, args.seed)
+            both = np.mean((o.regret <= 0.05) & (o.compute <= 1 / 3 + 1e-9))
+            print(f"{name:<18}{signal:<10}{slots:>6}{o.compute.mean():>9.1%}{o.epochs.mean():>8.1%}"
+                  f"{o.wall.mean():>7.0%}{np.median(o.regret):>11.1%}{np.quantile(o.regret, 0.9):>8.1%}"
+                  f"{np.mean(o.regret <= 0.05):>10.0%}{both:>11.0%}{o.stuck / len(orders):>7.0%}", flush=True)

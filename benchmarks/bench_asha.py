@@ -1,8 +1,10 @@
 """Are the sweep's stopping decisions trustworthy? Record real learning curves once, replay the schedulers.
 
 ``record``: trains a small real-CelebA sweep to the end with no scheduler (32 px from the shared
-64 px zip, conv_dim {16, 32} x lr loguniform [3e-5, 2e-3] x {adam, rmsprop}), and stores every
-trial's per-epoch metric as JSON (numbers only, no images). Per epoch two independent evaluations
+64 px zip; ``--space celeba32``: conv_dim {16, 32} x lr loguniform [3e-5, 2e-3] x {adam, rmsprop};
+``--space batch``: batch size {32, 64, 128} x lr x optimizer), and stores every trial's per-epoch
+metric and its bootstrap noise estimate as JSON (numbers only, no images; committed under
+``benchmarks/results/``). Per epoch two independent evaluations
 of the evaluated generator (EMA by default) are kept: ``signal`` (what a sweep sees, e.g.
 ``fid2k_rand``) and ``judge`` (a second, larger draw with other noise: what the end-of-sweep
 re-measurement would report). Trials run directly through ``trainers`` (no Ray), a few processes
@@ -10,7 +12,8 @@ with one thread each.
 
 ``replay``: drives Ray Tune's own scheduler objects (ASHA, HyperBand with ``stop_last_trials``,
 FIFO) over those curves in many random arrival orders and slot counts, and prints per policy the
-compute used, the regret and how often the result is within 5% of the full grid's.
+compute and trial-epochs used, the wall-clock against the full grid on the same slots, the regret
+and how often the result is within 5% of the full grid's (``--markdown``: the README's table).
 See ``benchmarks/asha_replay.py`` for how a policy is simulated and judged.
 
 Usage::
@@ -18,6 +21,9 @@ Usage::
     python benchmarks/bench_asha.py record --celeba-zip ../shared/data/celeba/celeba64_30k.zip \
         --out benchmarks/results/celeba32_curves.json
     python benchmarks/bench_asha.py replay benchmarks/results/celeba32_curves.json --orders 200
+    python benchmarks/bench_asha.py record --space batch --celeba-zip Z --limit 4000 --trials 9 \
+        --epochs 6 --judge-samples 3000 --out benchmarks/results/celeba32_batch_curves.json
+    python benchmarks/bench_asha.py replay benchmarks/results/celeba32_batch_curves.json --markdown
 """
 
 from __future__ import annotations
@@ -41,11 +47,22 @@ sys.path.insert(0, str(REPO))
 EMA_KIMG = 10.0  # the trainer's default EMA half-life (thousands of images), used if it is not yet a field
 
 
-def _configs(n: int, seed: int) -> list[dict[str, Any]]:
-    """n configs: conv_dim and optimizer balanced (cycled), lr log-uniform in [3e-5, 2e-3] from ``seed``."""
+def _configs(n: int, seed: int, space: str = "celeba32") -> list[dict[str, Any]]:
+    """n configs of ``space``, lr log-uniform from ``seed``, the grid values balanced (cycled).
+
+    ``celeba32`` (curves A and B): conv_dim {16, 32} x {adam, rmsprop}, lr in [3e-5, 2e-3].
+    ``batch``: batch size searched, {32, 64, 128} x {adam, rmsprop}, conv_dim 32, lr in [5e-5, 2e-3]:
+    an epoch is the same images whatever the batch, so rungs count comparable work (images through
+    G), while an epoch's seconds differ (small batches take more steps).
+    """
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
+        if space == "batch":
+            lr = float(math.exp(rng.uniform(math.log(5e-5), math.log(2e-3))))
+            out.append({"conv_dim": 32, "batch_size": (32, 64, 128)[i % 3],
+                        "optimizer": ("adam", "rmsprop")[(i // 3) % 2], "lr": lr})
+            continue
         lr = float(math.exp(rng.uniform(math.log(3e-5), math.log(2e-3))))
         out.append({"conv_dim": (16, 32)[i % 2], "optimizer": ("adam", "rmsprop")[(i // 2) % 2], "lr": lr})
     return out
@@ -84,7 +101,7 @@ def _run_trial(job: dict[str, Any]) -> dict[str, Any]:
     signal = build_metric(job["stats"], "rand", job["samples"], kid=False)
     judge = build_metric(job["stats"], "rand", job["judge_samples"], kid=False)
     cfg = _train_config(job["params"], job["epochs"], job["seed"])
-    curve: dict[str, list[float]] = {"signal": [], "judge": [], "train_s": [], "eval_s": []}
+    curve: dict[str, list[float]] = {"signal": [], "noise": [], "judge": [], "train_s": [], "eval_s": []}
     started = time.perf_counter()
 
     def both(sample: Any) -> dict[str, float]:
@@ -101,6 +118,7 @@ def _run_trial(job: dict[str, Any]) -> dict[str, Any]:
     def report(rep: Any) -> None:
         s = rep.scalars()
         curve["signal"].append(float(s[names[0]]))
+        curve["noise"].append(float(s.get(f"{names[0]}_noise", math.nan)))  # the bootstrap estimate
         curve["judge"].append(float(s[names[1]]))
         curve["train_s"].append(float(s.get("epoch_s", 0.0)))
         curve["eval_s"].append(float(s.get("eval_s", 0.0)))
@@ -135,10 +153,14 @@ def record(args: argparse.Namespace) -> None:
     jobs = [{"data": data_cfg, "stats": str(stats_path), "samples": args.samples,
              "judge_samples": args.judge_samples, "epochs": args.epochs, "seed": args.seed + i, "params": p,
              "partial": str(partial_dir / f"{i:02d}.json")}
-            for i, p in enumerate(_configs(args.trials, args.seed))]
-    jobs.sort(key=lambda j: -j["params"]["conv_dim"])  # slow (wide) trials first: the pool ends together
+            for i, p in enumerate(_configs(args.trials, args.seed, args.space))]
+    # slow trials first (wide, then small batches): the pool ends together
+    jobs.sort(key=lambda j: (-j["params"]["conv_dim"], j["params"].get("batch_size", 64)))
     out: dict[str, Any] = {"dataset": {"source": "celeba64_30k.zip", "image_size": 32, "count": len(images),
                                        "fingerprint": prepared.fingerprint},
+                           "space": args.space,  # the command, the zip named by its file name only
+                           "command": " ".join(Path(a).name if a == str(args.celeba_zip) else a
+                                               for a in sys.argv[1:]),
                            "epochs": args.epochs, "images_per_epoch": len(images), "samples": args.samples,
                            "judge_samples": args.judge_samples, "trials": []}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +191,8 @@ def main() -> None:
     rec.add_argument("--judge-samples", type=int, default=2000, help="samples of the independent judge draw")
     rec.add_argument("--procs", type=int, default=2)
     rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--space", choices=["celeba32", "batch"], default="celeba32",
+                     help="celeba32: conv_dim x optimizer x lr; batch: batch size x optimizer x lr")
     rep = sub.add_parser("replay", help="replay Tune's schedulers on recorded curves")
     rep.add_argument("curves", type=Path)
     rep.add_argument("--orders", type=int, default=200)
@@ -176,6 +200,8 @@ def main() -> None:
     rep.add_argument("--top-k", type=int, default=3, help="trials re-measured at the end (final_top_k)")
     rep.add_argument("--smoothing", type=float, default=0.5, help="scheduler.smoothing (smoothed signal)")
     rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--markdown", action="store_true",
+                     help="the README table: regret, trial-epochs, wall-clock vs the full grid per slots")
     args = parser.parse_args()
     if args.cmd == "record":
         record(args)

@@ -3,9 +3,12 @@
 # cluster (PostgreSQL + MLflow, a Ray head, two CPU workers), submit the demo sweep with
 # `gansweep submit` run from the image, `docker kill` one worker while it trains a trial (a lost
 # node), then check from MLflow that every trial FINISHED in one run with each epoch logged once and
-# the lost trial restarted (tag gansweep.restarts); `down -v` at the end leaves no container or volume.
+# the lost trial restarted (tag gansweep.restarts) from its checkpoint; `down -v` at the end leaves no
+# container or volume.
 #
 #   bash docker/e2e.sh            (from anywhere; root, or a user in the docker group)
+#   bash docker/e2e.sh s3         the same with `storage: s3://gansweep/runs` on an S3-compatible
+#                                 server (moto, docker/s3.Dockerfile) in its own container
 #
 # Knobs (environment): BASE_IMAGE (default: gansweep-base:bookworm, built from Debian packages by
 # docker/build-base.sh when missing: needs root + debootstrap), POSTGRES_IMAGE (default: built from
@@ -20,6 +23,18 @@ cd "$repo"
 project="gansweep-e2e"
 sweep="demo"
 trials=4
+storage_kind="${1:-shared}"
+case "$storage_kind" in
+  shared) storage=/shared/runs ;;
+  s3) storage=s3://gansweep/runs ;;
+  *) echo "usage: docker/e2e.sh [s3]" >&2; exit 2 ;;
+esac
+# For s3: what every Ray node of the job and the audit need to reach the bucket (the rehearsal's
+# throw-away keys; moto accepts any). Ray hands a job's env vars to all of its trials.
+s3_env=(AWS_ENDPOINT_URL=http://s3:9000 AWS_ACCESS_KEY_ID=rehearsal AWS_SECRET_ACCESS_KEY=rehearsal
+        AWS_REGION=us-east-1)
+profiles=(--profile cpu)
+[[ "$storage_kind" == s3 ]] && profiles+=(--profile s3)
 
 if docker compose version >/dev/null 2>&1; then
   compose_cmd=(docker compose)
@@ -52,7 +67,7 @@ cleanup() {
   if [[ $passed != 1 && $rc == 0 ]]; then rc=1; fi  # stopped by a signal before the end
   if [[ -f "$envfile" && "${KEEP_UP:-0}" != "1" ]]; then
     phase "down -v"
-    compose --profile cpu --profile cli down -v --remove-orphans >"$work/down.log" 2>&1 || cat "$work/down.log"
+    compose --profile cpu --profile cli --profile s3 down -v --remove-orphans >"$work/down.log" 2>&1 || cat "$work/down.log"
     left_c="$(docker ps -aq --filter "label=com.docker.compose.project=$project" | wc -l)"
     left_v="$(docker volume ls -q --filter "label=com.docker.compose.project=$project" | wc -l)"
     echo "left behind: $left_c containers, $left_v volumes"
@@ -97,8 +112,9 @@ build gansweep:cpu docker/Dockerfile --build-arg TORCH_VARIANT=cpu \
   --build-arg "TORCH_INDEX_URL=${CPU_TORCH_INDEX_URL:-}"
 postgres_image="${POSTGRES_IMAGE:-gansweep-postgres:15}"
 if [[ -z "${POSTGRES_IMAGE:-}" ]]; then build "$postgres_image" docker/postgres/Dockerfile; fi
+if [[ "$storage_kind" == s3 ]]; then build gansweep-s3:latest docker/s3.Dockerfile; fi
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
-  | grep -E "^(gansweep-mlflow:latest|gansweep:cpu|gansweep:gpu|${postgres_image}|${base}) " || true
+  | grep -E "^(gansweep-mlflow:latest|gansweep:cpu|gansweep:gpu|gansweep-s3:latest|${postgres_image}|${base}) " || true
 # The backend URI's dialect and its driver import in the MLflow image (no connection is made).
 docker run --rm --entrypoint python gansweep-mlflow:latest -c \
   'import sqlalchemy as sa; e = sa.create_engine("postgresql+psycopg2://u:p@h/d"); print("mlflow image: dialect", e.dialect.name, e.dialect.driver, "imports; sqlalchemy", sa.__version__)'
@@ -125,17 +141,17 @@ HEAD_MEMORY=3g
 CPU_WORKER_MEMORY=3g
 RAY_SHM_SIZE=1g
 EOF
-compose --profile cpu up -d --scale ray-cpu-worker=2 >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
-mapfile -t workers < <(compose --profile cpu ps -q ray-cpu-worker)
+compose "${profiles[@]}" up -d --scale ray-cpu-worker=2 >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
+mapfile -t workers < <(compose "${profiles[@]}" ps -q ray-cpu-worker)
 for _ in $(seq 200); do  # every container healthy (workers: their raylet answers, so they joined)
   unhealthy=0
-  for c in $(compose --profile cpu ps -q); do
+  for c in $(compose "${profiles[@]}" ps -q); do
     [[ "$(docker inspect -f '{{.State.Health.Status}}' "$c")" == healthy ]] || unhealthy=$((unhealthy + 1))
   done
   [[ $unhealthy == 0 ]] && break
   sleep 2
 done
-compose --profile cpu ps
+compose "${profiles[@]}" ps
 if [[ $unhealthy != 0 ]]; then compose logs --tail 30; echo "e2e: $unhealthy containers not healthy" >&2; exit 1; fi
 echo "published: MLflow http://127.0.0.1:$mlflow_port, Ray dashboard/Jobs API http://127.0.0.1:$dashboard_port (token required)"
 code="$(python3 -c "import urllib.request as u, urllib.error as e
@@ -146,17 +162,24 @@ echo "Jobs API without the token answers HTTP $code"
 
 # ------------------------------------------------------------------------------------------- sweep
 phase "submit + lost node"
+submit_args=(--set checkpoint.every=1)
+audit_env=()
+if [[ "$storage_kind" == s3 ]]; then
+  for kv in "${s3_env[@]}"; do submit_args+=(--env "$kv"); audit_env+=(-e "$kv"); done
+  submit_args+=(--set "storage=$storage")
+  compose run --rm -T "${audit_env[@]}" --entrypoint python gansweep -c \
+    'import pyarrow.fs as fs; fs.S3FileSystem(allow_bucket_creation=True).create_dir("gansweep"); print("bucket s3://gansweep created")'
+fi
 # The demo (4 trials, successive halving, 6 epochs for the best) with resume state every epoch, so a
 # lost node costs at most the epoch it was training.
-compose run --rm -T gansweep submit "/specs/$sweep.yaml" --set checkpoint.every=1 \
-  >"$work/submit.log" 2>&1 &
+compose run --rm -T gansweep submit "/specs/$sweep.yaml" "${submit_args[@]}" >"$work/submit.log" 2>&1 &
 submit_pid=$!
 # Wait until a trial has logged 2 epochs (past the first rung), then kill the worker training one.
 compose run --rm -T --entrypoint python gansweep /specs/e2e_audit.py wait "$sweep" 2
 killed=""
-for _ in $(seq 60); do
-  for w in "${workers[@]}"; do
-    if docker top "$w" -eo args 2>/dev/null | grep -q "ImplicitFunc"; then killed="$w"; break 2; fi
+for _ in $(seq 300); do  # a trial paused at a rung is on no worker: wait for one to train
+  for w in "${workers[@]}"; do  # (docker top needs the pid column to find the container's processes)
+    if docker top "$w" -eo pid,args 2>/dev/null | grep -q "ImplicitFunc"; then killed="$w"; break 2; fi
   done
   sleep 0.5
 done
@@ -171,6 +194,6 @@ echo "gansweep submit exited $rc; killed worker now: $(docker inspect -f '{{.Sta
 [[ $rc == 0 ]] || { echo "e2e: the sweep did not succeed" >&2; exit 1; }
 
 phase "MLflow audit"
-compose run --rm -T --entrypoint python gansweep /specs/e2e_audit.py audit "$sweep" "$trials" \
-  "$lost_host" /shared/runs
+compose run --rm -T "${audit_env[@]}" --entrypoint python gansweep /specs/e2e_audit.py audit "$sweep" "$trials" \
+  "$lost_host" "$storage"
 passed=1

@@ -10,8 +10,7 @@
 #   GANSWEEP_DASHBOARD_HOST      dashboard + Jobs API bind address            (0.0.0.0: inside a
 #                                container; compose publishes it on 127.0.0.1 only)
 #   GANSWEEP_DASHBOARD_PORT      dashboard + Jobs API port                    (8265)
-#   GANSWEEP_RAY_CLIENT_PORT     Ray Client server port (ray://)              (0: not started;
-#                                gansweep refuses ray://, and it is one process less to start)
+#   GANSWEEP_RAY_CLIENT_PORT     Ray Client server port (ray://)              (10001)
 #   GANSWEEP_RAY_NUM_CPUS        CPUs this node offers to trials              (autodetect)
 #   GANSWEEP_RAY_NUM_GPUS        GPUs this node offers to trials              (autodetect)
 #   GANSWEEP_RAY_NODE_IP         address other nodes reach this one at        (autodetect)
@@ -25,7 +24,7 @@ args=(
   --include-dashboard=true
   --dashboard-host "${GANSWEEP_DASHBOARD_HOST:-0.0.0.0}"
   --dashboard-port "${GANSWEEP_DASHBOARD_PORT:-8265}"
-  --ray-client-server-port "${GANSWEEP_RAY_CLIENT_PORT:-0}"
+  --ray-client-server-port "${GANSWEEP_RAY_CLIENT_PORT:-10001}"
   --disable-usage-stats
 )
 # shellcheck source=docker/ray-node-args.sh

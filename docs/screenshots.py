@@ -7,8 +7,10 @@ Builds the store (unless --store is given) with the synthetic demo only - never 
 docs/ - starts `gansweep ui` on it, and drives headless Chromium (the Debian `chromium` package:
 `apt-get install -y chromium`) over the DevTools protocol: it waits until the page has drawn
 what it shows (rows, images), then saves
-  docs/mlflow_runs_table.png   the experiment's runs table, opened on gansweep's saved view
-  docs/mlflow_run_samples.png  the best trial's page: the sample grid with MLflow's step slider
+  docs/mlflow_runs_table.png    the page `gansweep ui` opens: the latest sweep's trials, sorted by final
+  docs/mlflow_run_samples.png   the best trial's page: the sample grid with MLflow's step slider
+  docs/mlflow_parent_run.png    the sweep's parent run: its description (winner, link, plots)
+  docs/mlflow_html_report.png   the parent's report/comparison.html inside MLflow's artifact viewer
 """
 
 from __future__ import annotations
@@ -57,13 +59,13 @@ def build_demo_store(directory: Path) -> str:
     return uri
 
 
-def best_run(uri: str) -> tuple[str, str]:
-    """(experiment id, run id) of the latest sweep's best trial."""
+def best_run(uri: str) -> tuple[str, str, str]:
+    """(experiment id, best trial's run id, parent run id) of the latest sweep."""
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     (parent,) = client.search_runs(ids, "tags.`gansweep.kind` = 'sweep'",
                                    order_by=["attributes.start_time DESC"], max_results=1)
-    return parent.info.experiment_id, parent.data.tags["gansweep.best_run_id"]
+    return parent.info.experiment_id, parent.data.tags["gansweep.best_run_id"], parent.info.run_id
 
 
 class Page:
@@ -133,7 +135,13 @@ IMAGE_SHOWN = """(() => { const i = [...document.images].filter(i => i.src.inclu
   return true; })()"""
 
 
-async def capture(base: str, experiment_id: str, run_id: str, out: Path, debug_port: int) -> None:
+DESCRIPTION = "[...document.querySelectorAll('h3')].some(h => h.textContent.includes('winner trial'))"
+REPORT_FRAME = """(() => { const f = document.querySelector('iframe');
+  return !!(f && f.contentDocument && f.contentDocument.querySelector('.js-plotly-plot .main-svg')); })()"""
+
+
+async def capture(base: str, view_url: str, experiment_id: str, run_id: str, parent_id: str, out: Path,
+                  debug_port: int) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(60):  # Chromium takes a moment to open its DevTools endpoint
             try:
@@ -148,9 +156,9 @@ async def capture(base: str, experiment_id: str, run_id: str, out: Path, debug_p
             page = Page(ws)
             await page.call("Emulation.setDeviceMetricsOverride", width=1680, height=940, deviceScaleFactor=1,
                             mobile=False)
-            # 1. the runs table, opened on gansweep's saved view (best FID first, params, status)
+            # 1. the page `gansweep ui` opens: the sweep's trials in its saved view (final FID first)
             experiment = f"{base}/#/experiments/{experiment_id}"
-            await page.call("Page.navigate", url=f"{experiment}/runs?viewStateShareKey=gansweep")
+            await page.call("Page.navigate", url=view_url)
             await page.wait_for(ROWS)
             await page.js(CLOSE_ASSISTANT)
             await asyncio.sleep(3.0)
@@ -166,6 +174,17 @@ async def capture(base: str, experiment_id: str, run_id: str, out: Path, debug_p
             await page.wait_for(IMAGE_SHOWN)
             await asyncio.sleep(2.0)
             await page.shoot(out / "mlflow_run_samples.png")
+            # 3. the parent run: the description gansweep writes at the end of the sweep
+            await page.call("Page.navigate", url=f"{experiment}/runs/{parent_id}")
+            await page.wait_for(DESCRIPTION)
+            await asyncio.sleep(3.0)
+            await page.shoot(out / "mlflow_parent_run.png")
+            # 4. the self-contained HTML report inside MLflow's artifact viewer (Optuna's plots drawn)
+            page_url = f"{experiment}/runs/{parent_id}/artifacts/report/comparison.html"
+            await page.call("Page.navigate", url=page_url)
+            await page.wait_for(REPORT_FRAME, timeout=180)
+            await asyncio.sleep(3.0)
+            await page.shoot(out / "mlflow_html_report.png")
 
 
 def main() -> None:
@@ -178,7 +197,7 @@ def main() -> None:
         sys.exit("screenshots: no chromium on PATH (Debian: apt-get install -y chromium)")
     work = Path(tempfile.mkdtemp(prefix="gansweep-shots-"))
     uri = args.store or build_demo_store(work)
-    experiment_id, run_id = best_run(uri)
+    experiment_id, run_id, parent_id = best_run(uri)
     port, debug_port = free_port(), free_port()
     ui = subprocess.Popen([*GANSWEEP, "ui", "--store", uri, "--port", str(port), "--wait", "900"], cwd=work,
                           stdout=subprocess.PIPE, text=True)
@@ -190,13 +209,15 @@ def main() -> None:
             if not line and ui.poll() is not None:
                 sys.exit("screenshots: gansweep ui exited before serving")
         print(line.strip(), flush=True)
+        view_url = next(word for word in line.split() if word.startswith("http://") and "#/" in word)
         browser = subprocess.Popen(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={work / 'chromium'}",
              f"--remote-debugging-port={debug_port}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         args.out.mkdir(parents=True, exist_ok=True)
-        asyncio.run(capture(f"http://127.0.0.1:{port}", experiment_id, run_id, args.out, debug_port))
+        asyncio.run(capture(f"http://127.0.0.1:{port}", view_url, experiment_id, run_id, parent_id, args.out,
+                            debug_port))
     finally:
         if browser is not None:
             browser.terminate()

@@ -21,7 +21,22 @@ set_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """A group whose `--help` lists each command's first sentence whole, wrapped, never cut to `...`
+    (click cuts summaries to the width left beside the names)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="gansweep", prog_name="gansweep")
 def main() -> None:
     """gansweep: GAN hyper-parameter sweeps on Ray Tune, recorded in MLflow."""
@@ -33,12 +48,29 @@ def _load(spec_path: Path, overrides: tuple[str, ...], check_data: bool = True) 
     return load(spec_path, overrides=parse_overrides(overrides) or None, check_data=check_data)
 
 
-def _print_plan(spec: Any) -> None:
-    from orchestrator.schedulers import scheduler_label
+def _print_plan(spec: Any, as_json: bool = False) -> None:
+    from orchestrator.plan import plan, plan_lines
 
-    click.echo(json.dumps(spec.resolved(), indent=2, default=str))
-    click.echo(f"trials: {spec.grid_size()}  ({scheduler_label(spec.scheduler.type)} on {spec.asha_metric}, "
-               f"mode {spec.scheduler.mode})")
+    if as_json:
+        click.echo(json.dumps({"spec": spec.resolved(), "plan": plan(spec)}, indent=2, default=str))
+        return
+    for line in plan_lines(spec):
+        click.echo(line)
+
+
+def _load_listing_errors(spec: Path, overrides: tuple[str, ...], check_data: bool) -> Any:
+    """`_load`, but every problem of the spec is printed (one line each) before exit 2."""
+    from orchestrator.spec import SpecError
+
+    try:
+        return _load(spec, overrides, check_data=check_data)
+    except SpecError as err:
+        lines = getattr(err, "lines", None) or [str(err)]
+        for line in lines:
+            click.echo(f"gansweep: error: {line}", err=True)
+        if len(lines) > 1:
+            click.echo(f"gansweep: {len(lines)} problems in {spec}", err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -46,15 +78,16 @@ def _print_plan(spec: Any) -> None:
 @set_option
 @click.option("--no-data", is_flag=True,
               help="Preview the plan of a spec whose data is not on this machine (data checks skipped).")
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved spec and the plan as JSON.")
 @handles_user_errors
-def validate(spec: Path, overrides: tuple[str, ...], no_data: bool) -> None:
-    """Check SPEC, print the resolved spec and the number of trials, run nothing."""
-    sweep = _load(spec, overrides, check_data=not no_data)
+def validate(spec: Path, overrides: tuple[str, ...], no_data: bool, as_json: bool) -> None:
+    """Check SPEC (listing every problem) and print its plan: trials, trial-epochs, time; run nothing."""
+    sweep = _load_listing_errors(spec, overrides, check_data=not no_data)
     if not no_data:  # like the data, the locations are checked on the machine that will run it
         from orchestrator.writable import check_sweep_locations
 
         check_sweep_locations(sweep)
-    _print_plan(sweep)
+    _print_plan(sweep, as_json)
     if no_data:
         click.echo("note: data checks skipped (--no-data); `gansweep run` checks the data", err=True)
 

@@ -20,8 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestrator.record.names import FINAL_KEY, best_of, short_trial_id
-from orchestrator.schedule import planned_reports
-from orchestrator.schedulers import scheduler_label
+from orchestrator.schedulers import planned_reports, scheduler_label
 
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -33,6 +32,16 @@ def _fmt(value: Any) -> str:
             return "-"
         return f"{value:.4g}"
     return str(value)
+
+
+def phase(text: str, stream: IO[str] | None = None) -> None:
+    """One timestamped line for a sweep-wide step (starting Ray, re-measuring the top trials, ...),
+    on a terminal and in a log alike: the display never sits silent through a long step."""
+    line = f"[{time.strftime('%H:%M:%S')}] {text}"
+    if stream is None and sys.stdout.isatty():
+        console.print(line, highlight=False)
+    else:
+        print(line, file=stream or sys.stdout, flush=True)
 
 
 def duration(seconds: float) -> str:
@@ -156,6 +165,12 @@ class LiveTrialTable(Callback):
         stamp = time.strftime("%H:%M:%S")
         print(f"[{stamp}] {text}", file=self.stream or sys.stdout, flush=True)
 
+    def _status(self, trial_id: str, row: dict[str, Any]) -> str:
+        """A row's status; a trial Tune holds at a rung reads `paused@k` (k = its epochs so far)."""
+        if trial_id in self._paused and row["status"] in ("running", "pending"):
+            return f"paused@{row['epoch']}"
+        return row["status"]
+
     def _render(self) -> Table:
         title = f"gansweep - {self.scheduler} on {self.metric}"
         table = Table(title=title, caption=self.progress(), expand=False)
@@ -166,7 +181,7 @@ class LiveTrialTable(Callback):
             table.add_column(name, justify="right" if name != "status" else "left")
         for trial_id, row in self._rows.items():
             params = [_fmt(row["config"].get(name, "")) for name in self.swept]
-            values = [self._epoch(row), _fmt(row["latest"]), _fmt(row["best"]), row["status"]]
+            values = [self._epoch(row), _fmt(row["latest"]), _fmt(row["best"]), self._status(trial_id, row)]
             table.add_row(short_trial_id(trial_id), *params, *values)
         return table
 

@@ -19,6 +19,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 ERROR_PREFIX = "gansweep: error: "  # also how `gansweep submit` finds the driver's error in a job's logs
 
 
+class UserError(Exception):
+    """Base of an error the user can fix that is defined next to the commands (ClusterError): caught
+    without this module importing its definer, which imports this module for the decorator."""
+
+
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean "the user can fix this" (imported lazily: keeps --help fast)."""
     from orchestrator.spec import SpecError
@@ -27,17 +32,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from trainers.data import DataError
     from trainers.metrics import FIDWeightsError
 
-    errors: list[type[BaseException]] = [SpecError, SweepError, DataError, FIDWeightsError, NotWritableError]
+    errors: list[type[BaseException]] = [UserError, SpecError, SweepError, DataError, FIDWeightsError,
+                                         NotWritableError]
     try:
         from orchestrator.report import ReportError
 
         errors.append(ReportError)
-    except ImportError:
-        pass
-    try:
-        from orchestrator.cluster import ClusterError
-
-        errors.append(ClusterError)
     except ImportError:
         pass
     return tuple(errors)

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from ray import tune
@@ -21,9 +21,12 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from orchestrator.record.names import FINAL_KEY
-from orchestrator.schedule import searcher_limit, tuner_metric
-from orchestrator.space import SEED_KEY, grid_points, trial_seed, tune_domain
-from orchestrator.spec import SweepSpec
+from orchestrator.sampling import SEED_KEY, grid_points, trial_seed, tune_domain
+from orchestrator.schedule import tuner_metric
+from orchestrator.schedulers import searcher_limit
+
+if TYPE_CHECKING:  # annotations only: at run time the spec imports this module's registry (via space)
+    from orchestrator.spec import SweepSpec
 
 
 def startup_trials(spec: SweepSpec) -> int:

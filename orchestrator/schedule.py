@@ -42,10 +42,9 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import HyperBandScheduler, TrialScheduler
 from ray.tune.schedulers.hyperband import _Bracket
 
-from orchestrator.record.names import SIGNAL_SUFFIX, noise_key, signal_key
-from orchestrator.schedulers import SCHEDULERS, halvings, is_pausing
+from orchestrator.record.names import SIGNAL_STEP_KEY, SIGNAL_SUFFIX, noise_key, signal_key
+from orchestrator.rungs import halvings
 
-SIGNAL_STEP_KEY = "signal_step"  # report index of the latest fresh evaluation: the schedulers' time_attr
 SIGNAL_FILE = "decision_signal.json"  # the signal state inside a trial checkpoint (resumes continue it)
 NOISE_BOUND = 2.0  # a rung keeps at most this many times its quota for trials within noise of the cut
 NOISE_Z = 1.0  # "within noise": behind the cut line by at most NOISE_Z standard deviations of the difference
@@ -263,51 +262,3 @@ class SuccessiveHalving(HyperBandScheduler):
                                init_t_attr=self._grace, max_t_attr=self._max_t_attr, eta=self._eta,
                                s=halvings(self._max_t_attr, self._grace, self._eta), stop_last_trials=True,
                                slots=self._slots, noise_bound=self._noise_bound)
-
-
-def planned_reports(spec: Any, images: int | None) -> int | None:
-    """Reports (epochs) the whole sweep will train when its scheduler knows that in advance
-    (``Scheduler.plan``: sha), else None (ASHA decides as it goes, a time budget may end it early)."""
-    plan, max_t = SCHEDULERS[spec.scheduler.type].plan, spec.max_t(images)
-    if plan is None or max_t is None or spec.time_budget_s is not None:
-        return None
-    return plan(spec, max_t)
-
-
-def searcher_limit(spec: Any) -> int:
-    """Trials the search algorithm may keep alive at once (0: no limit).
-
-    Tune's limiters (``BasicVariantGenerator(max_concurrent)``, ``ConcurrencyLimiter``) count paused
-    trials as live, so under a pausing scheduler they would hold a bracket to ``max_concurrent``
-    trials and halve among those. There every trial is created and ``resources.max_concurrent``
-    is enforced by Ray's resources instead (``ray_cpus``)."""
-    return 0 if is_pausing(spec) else spec.resources.max_concurrent
-
-
-def ray_cpus(spec: Any, address: str | None) -> int | None:
-    """CPUs of the local Ray gansweep starts: under a pausing scheduler exactly ``max_concurrent``
-    trials' worth, so Ray runs that many at once; otherwise (and on a cluster) Ray's own count."""
-    if address or not is_pausing(spec):
-        return None
-    return max(1, math.ceil(spec.resources.max_concurrent * spec.resources.cpus_per_trial))
-
-
-def build_scheduler(spec: Any, images: int | None) -> TrialScheduler:
-    """Tune's scheduler for ``spec.scheduler`` (metric and mode come from the TuneConfig)."""
-    return SCHEDULERS[spec.scheduler.type].build(spec, spec.max_t(images) or 1)
-
-
-def eval_steps(max_t: int, every: int) -> list[int]:
-    """Reports at which the metric is evaluated: 1, 1 + every, 1 + 2 every, ..., and the last."""
-    steps = list(range(1, max_t + 1, max(every, 1)))
-    return steps if steps[-1] == max_t else [*steps, max_t]
-
-
-def decision_steps(spec: Any, images: int | None) -> tuple[int, ...]:
-    """The reports at which the scheduler decides (its rungs, moved to the first evaluation at or
-    after them): where a trial should write resume state so a stop, pause or restart loses nothing."""
-    max_t = spec.max_t(images) or 1
-    milestones = SCHEDULERS[spec.scheduler.type].milestones(spec.scheduler, max_t)
-    evals = eval_steps(max_t, spec.metrics.every)
-    out = {next(e for e in evals if e >= m) for m in milestones if 1 <= m <= max_t}
-    return tuple(sorted(int(s) for s in out))

@@ -18,27 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.record.names import SIGNAL_STEP_KEY
+from orchestrator.rungs import sha_rungs
+
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
     from orchestrator.spec import SweepSpec
     from orchestrator.spec.sections import SchedulerSpec
-
-
-def halvings(max_t: int, grace_period: int, reduction_factor: float) -> int:
-    """How many times successive halving cuts: rungs grace, grace * rf, ... until max_t is reached."""
-    if grace_period >= max_t:
-        return 0
-    return math.ceil(math.log(max_t / grace_period) / math.log(reduction_factor) - 1e-9)
-
-
-def sha_rungs(max_t: int, grace_period: int, reduction_factor: float) -> list[int]:
-    """The reports at which ``SuccessiveHalving`` decides: grace, grace * rf, ... (Tune's _Bracket rule)."""
-    rungs, r = [], grace_period
-    for _ in range(halvings(max_t, grace_period, reduction_factor)):
-        rungs.append(r)
-        r = int(min(r * reduction_factor, max_t))
-    return rungs
 
 
 # ------------------------------------------------------------------------ milestones (pure maths)
@@ -75,7 +62,7 @@ def _sha_plan(spec: SweepSpec, max_t: int) -> int:
 
 # ---------------------------------------------------------------------------- builders (Ray here)
 def _build_sha(spec: SweepSpec, max_t: int) -> TrialScheduler:
-    from orchestrator.schedule import SIGNAL_STEP_KEY, SuccessiveHalving
+    from orchestrator.schedule import SuccessiveHalving
 
     sched = spec.scheduler
     return SuccessiveHalving(time_attr=SIGNAL_STEP_KEY, max_t=max_t, num_trials=spec.grid_size(),
@@ -87,8 +74,6 @@ def _build_sha(spec: SweepSpec, max_t: int) -> TrialScheduler:
 def _build_asha(spec: SweepSpec, max_t: int) -> TrialScheduler:
     from ray.tune.schedulers import ASHAScheduler
 
-    from orchestrator.schedule import SIGNAL_STEP_KEY
-
     sched = spec.scheduler
     return ASHAScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t, grace_period=sched.grace_period,
                          reduction_factor=sched.reduction_factor)
@@ -96,8 +81,6 @@ def _build_asha(spec: SweepSpec, max_t: int) -> TrialScheduler:
 
 def _build_hyperband(spec: SweepSpec, max_t: int) -> TrialScheduler:
     from ray.tune.schedulers import HyperBandScheduler
-
-    from orchestrator.schedule import SIGNAL_STEP_KEY
 
     return HyperBandScheduler(time_attr=SIGNAL_STEP_KEY, max_t=max_t,
                               reduction_factor=spec.scheduler.reduction_factor, stop_last_trials=True)
@@ -143,3 +126,51 @@ def scheduler_label(type_: str) -> str:
 def is_pausing(spec: Any) -> bool:
     """Whether the spec's scheduler pauses trials at rungs (see ``Scheduler.pausing``)."""
     return SCHEDULERS[spec.scheduler.type].pausing
+
+
+def planned_reports(spec: Any, images: int | None) -> int | None:
+    """Reports (epochs) the whole sweep will train when its scheduler knows that in advance
+    (``Scheduler.plan``: sha), else None (ASHA decides as it goes, a time budget may end it early)."""
+    plan, max_t = SCHEDULERS[spec.scheduler.type].plan, spec.max_t(images)
+    if plan is None or max_t is None or spec.time_budget_s is not None:
+        return None
+    return plan(spec, max_t)
+
+
+def searcher_limit(spec: Any) -> int:
+    """Trials the search algorithm may keep alive at once (0: no limit).
+
+    Tune's limiters (``BasicVariantGenerator(max_concurrent)``, ``ConcurrencyLimiter``) count paused
+    trials as live, so under a pausing scheduler they would hold a bracket to ``max_concurrent``
+    trials and halve among those. There every trial is created and ``resources.max_concurrent``
+    is enforced by Ray's resources instead (``ray_cpus``)."""
+    return 0 if is_pausing(spec) else spec.resources.max_concurrent
+
+
+def ray_cpus(spec: Any, address: str | None) -> int | None:
+    """CPUs of the local Ray gansweep starts: under a pausing scheduler exactly ``max_concurrent``
+    trials' worth, so Ray runs that many at once; otherwise (and on a cluster) Ray's own count."""
+    if address or not is_pausing(spec):
+        return None
+    return max(1, math.ceil(spec.resources.max_concurrent * spec.resources.cpus_per_trial))
+
+
+def build_scheduler(spec: Any, images: int | None) -> TrialScheduler:  # noqa: F821 (Ray: typing only)
+    """Tune's scheduler for ``spec.scheduler`` (metric and mode come from the TuneConfig)."""
+    return SCHEDULERS[spec.scheduler.type].build(spec, spec.max_t(images) or 1)
+
+
+def eval_steps(max_t: int, every: int) -> list[int]:
+    """Reports at which the metric is evaluated: 1, 1 + every, 1 + 2 every, ..., and the last."""
+    steps = list(range(1, max_t + 1, max(every, 1)))
+    return steps if steps[-1] == max_t else [*steps, max_t]
+
+
+def decision_steps(spec: Any, images: int | None) -> tuple[int, ...]:
+    """The reports at which the scheduler decides (its rungs, moved to the first evaluation at or
+    after them): where a trial should write resume state so a stop, pause or restart loses nothing."""
+    max_t = spec.max_t(images) or 1
+    milestones = SCHEDULERS[spec.scheduler.type].milestones(spec.scheduler, max_t)
+    evals = eval_steps(max_t, spec.metrics.every)
+    out = {next(e for e in evals if e >= m) for m in milestones if 1 <= m <= max_t}
+    return tuple(sorted(int(s) for s in out))

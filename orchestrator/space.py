@@ -12,58 +12,30 @@ Three things every algorithm gets (issue 10):
   (`BasicVariantGenerator(max_concurrent=...)`, `ConcurrencyLimiter(...)`): Tune ignores
   `TuneConfig.max_concurrent_trials` when it is handed a ready-made BasicVariantGenerator.
   Under a scheduler that pauses trials (sha, hyperband) the searcher is not limited and Ray's
-  resources are (`orchestrator.schedule.searcher_limit` / `ray_cpus`).
+  resources are (`orchestrator.schedulers.searcher_limit` / `ray_cpus`).
 - replicates differ: unless the spec searches `seed` itself, every trial gets its own seed as a
   sampled param (so it is in the trial's config, which the MLflow writer logs as params). Random
   and grid search draw it from `spec.seed`'s random state, Optuna derives it from the trial's
   index; both are reproducible from the spec.
 - one searcher over the whole space (`orchestrator.optuna_search` for TPE).
+
+How one param becomes a Tune domain, the grid points and the trial seeds live in `orchestrator.sampling`,
+which this module and `optuna_search` share: `optuna_search` importing them from here made an import
+cycle (this module imports it for the registry's `optuna` entry, and the spec imports this module).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from orchestrator.sampling import SEED_HIGH, SEED_KEY, tune_domain
 
 if TYPE_CHECKING:
     from orchestrator.spec import SweepSpec
 
-SEED_KEY = "seed"
-SEED_HIGH = 2**31 - 1
 Built = tuple[dict[str, Any], Any, int]  # (param_space, search_alg, num_samples for TuneConfig)
-
-
-def tune_domain(kind: str, values: list[Any]) -> Any:
-    """One spec param -> one Tune domain. randint bounds are inclusive in the spec."""
-    from ray import tune
-
-    if kind == "grid":
-        return tune.grid_search(list(values))
-    if kind == "choice":
-        return tune.choice(list(values))
-    if kind == "uniform":
-        return tune.uniform(values[0], values[1])
-    if kind == "loguniform":
-        return tune.loguniform(values[0], values[1])
-    if kind == "randint":
-        return tune.randint(values[0], values[1] + 1)
-    raise ValueError(f"unknown search kind {kind!r}")
-
-
-def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Every combination of the spec's grid params ([{}] when there are none)."""
-    grids = {k: list(p.values) for k, p in spec.search_params().items() if p.kind == "grid"}
-    keys = sorted(grids)
-    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grids[k] for k in keys))]
-
-
-def trial_seed(base: int, index: int) -> int:
-    """The training seed of the `index`-th trial of a sweep seeded `base` (distinct, reproducible)."""
-    return int(np.random.default_rng([base, index]).integers(SEED_HIGH))
 
 
 def _variants(spec: SweepSpec) -> Built:
@@ -71,7 +43,7 @@ def _variants(spec: SweepSpec) -> Built:
     from ray import tune
     from ray.tune.search import BasicVariantGenerator
 
-    from orchestrator.schedule import searcher_limit
+    from orchestrator.schedulers import searcher_limit
 
     params = spec.search_params()
     space = {k: tune_domain(p.kind, list(p.values)) for k, p in params.items()}

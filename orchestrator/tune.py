@@ -21,15 +21,16 @@ from ray.tune import Callback
 from ray.tune.callback import CallbackList
 
 from orchestrator import reaper, storage
-from orchestrator.console import LiveTrialTable, console
+from orchestrator.console import LiveTrialTable, console, phase
 from orchestrator.prepare import prepare_inputs
 from orchestrator.record import names as record_names
 from orchestrator.record import store as record_store
 from orchestrator.record.lease import LeaseError, SweepLease
 from orchestrator.record.sqlite import sqlite_path
 from orchestrator.record.writer import MLflowTrialLogger
-from orchestrator.remeasure import remeasure_top
-from orchestrator.schedule import build_scheduler, ray_cpus, searcher_limit, tuner_metric
+from orchestrator.remeasure import final_samples, remeasure_top
+from orchestrator.schedule import tuner_metric
+from orchestrator.schedulers import build_scheduler, ray_cpus, searcher_limit
 from orchestrator.space import build_search
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import SWEEP_STATE_FILE, SweepFolder
@@ -107,6 +108,9 @@ def run(
     try:
         if resume:  # a second driver of this sweep is refused before it prepares anything
             lease = _take_lease(spec, exp_dir / SWEEP_STATE_FILE)
+        if progress:
+            phase(f"{spec.name}: preparing the dataset and the real statistics of {spec.asha_metric} "
+                  "(cached)")
         inputs, stats_info = prepare_inputs(spec, progress=progress)
         prepare_s = time.perf_counter() - started
         experiment_id, parent_run_id = record_store.start_sweep_run(
@@ -155,7 +159,10 @@ def _drive(
     """Everything after the parent run exists: Ray, the Tuner, the re-measurement, the report."""
     exp_dir = folder.local
     folder.push()
-    init_ray(address, verbose, ray_cpus(spec, address))
+    cpus = ray_cpus(spec, address)
+    if progress:  # Ray takes seconds to start: say so instead of sitting silent
+        phase(f"connecting to Ray at {address}" if address else f"starting Ray ({cpus or 'all local'} CPUs)")
+    init_ray(address, verbose, cpus)
     table = LiveTrialTable.for_sweep(spec, stats_info["images"], enabled=live)
     logger = MLflowTrialLogger.for_sweep(spec, experiment_id, parent_run_id, stats_info)
     # Built here from the current spec and environment, also on --resume (see SweepCallbacks).
@@ -207,9 +214,14 @@ def _drive(
     client = record_store.client_for(spec.tracking_uri)
     interrupted = _interrupted(client, experiment_id, parent_run_id, spec)
     if not interrupted:  # the top trials re-measured on a larger sample: `final_<metric>` (ranked first)
+        k, n = spec.metrics.final_top_k, final_samples(spec, int(stats_info["images"]))
+        if progress and k and n:
+            phase(f"re-measuring the top {k} trials on {n} samples (their best generators, a larger sample)")
         remeasure_top(spec, client, experiment_id, parent_run_id, stats_info, progress=progress)
     from orchestrator.report import log_sweep_report  # table + plots to the parent run; never raises
 
+    if progress:
+        phase("writing the report (table, plots, description) to the sweep's MLflow run")
     log_sweep_report(client, parent_run_id)
     client.set_terminated(parent_run_id, status="KILLED" if interrupted else "FINISHED")
     state = {"parent_run_id": parent_run_id, "experiment_id": experiment_id, "spec_hash": spec.spec_hash}

@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from orchestrator.errors import UserError
 from orchestrator.schedulers import is_pausing
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ CONNECT_TIMEOUT_S = 5.0
 SKIP_RESOURCE_CHECK_ENV = "GANSWEEP_SKIP_RESOURCE_CHECK"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(UserError, RuntimeError):
     """A cluster problem the user can fix (address, resources, tracking server): one line, exit 2."""
 
 

@@ -56,6 +56,18 @@ def _pid_namespace() -> str | None:
         return None
 
 
+def _retrying(step: Any, attempts: int = 4, pause_s: float = 0.5) -> Any:
+    """``step()``, again after a store error (MlflowException) up to ``attempts`` times in all."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except MlflowException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause_s * (attempt + 1))
+    return None
+
+
 def this_driver() -> dict[str, Any]:
     pid = os.getpid()
     return {"host": socket.gethostname(), "pid": pid, "pid_start": _pid_start(pid), "pidns": _pid_namespace(),
@@ -108,11 +120,14 @@ class SweepLease:
         )
 
     def acquire(self) -> SweepLease:
-        """Take the lease or raise `LeaseError`; then keep it fresh from a daemon thread."""
-        self._refuse_if_held()
-        self._write()
+        """Take the lease or raise `LeaseError`; then keep it fresh from a daemon thread.
+
+        A store busy with the other driver's writes (SQLite: "database is locked") is retried a few
+        times rather than ending the driver with a traceback."""
+        _retrying(self._refuse_if_held)
+        _retrying(self._write)
         time.sleep(self.settle_s)
-        self._refuse_if_held()  # a driver that wrote after us holds it
+        _retrying(self._refuse_if_held)  # a driver that wrote after us holds it
         self._thread = threading.Thread(target=self._beat, name="gansweep-lease", daemon=True)
         self._thread.start()
         return self

@@ -77,6 +77,7 @@ BEST_EPOCH = f"{BEST_PREFIX}epoch"  # on a child: the step of `best_key(metric)`
 # metric a trial reports its decision signals (`signal_key`), which the schedulers judge.
 FINAL_KEY = "final"  # 1.0 on a trial's last report (trained out or diverged): searchers tell it from a stop
 SIGNAL_SUFFIX = {"raw": "", "best": "_best", "smoothed": "_smooth"}
+SIGNAL_STEP_KEY = "signal_step"  # report index of the latest fresh evaluation: the schedulers' time_attr
 
 
 def best_key(metric: str) -> str:

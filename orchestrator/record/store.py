@@ -11,6 +11,7 @@ the spec package (`orchestrator.spec.default_tracking_uri`); this module only us
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import tempfile
 import time
@@ -37,8 +38,19 @@ def default_artifact_root(uri: str) -> str | None:
     return (db.parent / "artifacts").resolve().as_uri() if db is not None else None
 
 
+# A new SQLite store logs its schema migration at INFO ("Creating initial MLflow database tables",
+# alembic's "Running upgrade ..."): dozens of lines before the first line of the sweep's own.
+QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic")
+
+
+def quiet_migrations() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def client_for(uri: str | None = None) -> MlflowClient:
     """A client on `uri` (default: the spec package's rule), creating a local SQLite folder."""
+    quiet_migrations()
     uri = uri or default_tracking_uri()
     db = sqlite_path(uri)
     if db is not None:

@@ -13,8 +13,8 @@ summary  -> what `gansweep run` prints when the sweep ends
 
 from orchestrator.report.build import SweepReport, build_report, load_reports
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
-from orchestrator.report.page import plots_line, to_html, write_html
-from orchestrator.report.publish import CHILD_PLOT, REPORT_DIR, log_sweep_report
+from orchestrator.report.page import plots_line, to_html
+from orchestrator.report.publish import CHILD_PLOT, REPORT_DIR, log_sweep_report, write_html
 from orchestrator.report.records import (
     ReportError,
     Sweep,

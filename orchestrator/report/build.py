@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from orchestrator.report.compare import check_protocols
 from orchestrator.report.effects import importance, param_effects
 from orchestrator.report.records import Sweep, TrialRecord, collect_trials, find_sweep, open_store
 from orchestrator.report.tables import sweep_table
@@ -35,8 +36,6 @@ def build_report(client: MlflowClient, sweep: Sweep) -> SweepReport:
 
 def load_reports(store: str | None, sweeps: list[str]) -> list[SweepReport]:
     """The reports of one or two sweeps; two with different protocol keys are refused (exit 2)."""
-    from orchestrator.report.compare import check_protocols
-
     client = open_store(store)
     found = [find_sweep(client, ref) for ref in sweeps]
     check_protocols(found)  # before reading any history: a refusal costs nothing

@@ -11,14 +11,16 @@ are shown side by side, never ranked together.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from orchestrator.record.names import best_key, best_of, sign_of
-from orchestrator.report.build import SweepReport
 from orchestrator.report.records import ReportError, Sweep
 from orchestrator.report.tables import rank
+
+if TYPE_CHECKING:  # annotations only: build imports this module (check_protocols)
+    from orchestrator.report.build import SweepReport
 
 
 def _fallback_protocol(sweep: Sweep) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -128,18 +127,6 @@ def to_html(report: SweepReport, images: list[Path] = (), interactive: bool = Tr
         f"<!doctype html><html><head><meta charset='utf-8'><title>gansweep {html.escape(sweep.name)}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     )
-
-
-def write_html(client: Any, report: SweepReport, path: Path) -> Path:
-    """`gansweep report NAME --html FILE`: the same page as the parent run's, plots made afresh."""
-    from orchestrator.report.publish import parent_plots
-
-    with tempfile.TemporaryDirectory(prefix="gansweep-html-") as tmp:
-        out = Path(tmp) / "plots"
-        out.mkdir()
-        made = parent_plots(client, report, out, Path(tmp))
-        path.write_text(to_html(report, [out / name for name in made]), encoding="utf-8")
-    return path
 
 
 def plots_line(client: Any, report: SweepReport) -> str:

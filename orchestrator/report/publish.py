@@ -168,3 +168,13 @@ def _child_plot(client: MlflowClient, report: SweepReport, record: TrialRecord, 
         return []
     client.log_artifact(record.run_id, str(path), str(Path(CHILD_PLOT).parent))
     return [f"{record.run_id}/{CHILD_PLOT}"]
+
+
+def write_html(client: Any, report: SweepReport, path: Path) -> Path:
+    """`gansweep report NAME --html FILE`: the same page as the parent run's, plots made afresh."""
+    with tempfile.TemporaryDirectory(prefix="gansweep-html-") as tmp:
+        out = Path(tmp) / "plots"
+        out.mkdir()
+        made = parent_plots(client, report, out, Path(tmp))
+        path.write_text(to_html(report, [out / name for name in made]), encoding="utf-8")
+    return path

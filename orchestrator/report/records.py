@@ -185,6 +185,9 @@ def open_store(store: str | None = None) -> MlflowClient:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail fast, not after minutes
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     try:
+        from orchestrator.record.store import quiet_migrations
+
+        quiet_migrations()
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
     except Exception as err:  # noqa: BLE001 - any backend failure is "cannot read this store"

@@ -216,8 +216,15 @@ def format_loc(loc: Loc) -> str:
 
 
 def error_line(err: ValidationError, source: str, root: type[BaseModel]) -> SpecError:
-    """The first error of a failed ``root`` validation as the one line the CLI prints."""
-    first = err.errors()[0]
+    """The first error of a failed ``root`` validation as the one line the CLI prints; every error's
+    line is in ``.lines`` (``gansweep validate`` lists them all at once)."""
+    lines = [_one_line(e, source, root) for e in err.errors()]
+    found = SpecError(lines[0])
+    found.lines = list(dict.fromkeys(lines))  # type: ignore[attr-defined]
+    return found
+
+
+def _one_line(first: Any, source: str, root: type[BaseModel]) -> str:
     loc, tp, owner = _walk(root, tuple(first["loc"]))
     if first["type"] == "extra_forbidden":
         owner = as_model(_walk(root, tuple(first["loc"])[:-1])[1])
@@ -229,4 +236,4 @@ def error_line(err: ValidationError, source: str, root: type[BaseModel]) -> Spec
     elif first["type"] == "union_tag_invalid" and isinstance(first.get("input"), dict):
         loc += (str(first["ctx"]["tag"]),)
     where = format_loc(loc)
-    return SpecError(f"{source}: {where}: {message}" if where else f"{source}: {message}")
+    return f"{source}: {where}: {message}" if where else f"{source}: {message}"

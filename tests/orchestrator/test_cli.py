@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,12 +26,42 @@ def _invoke(*args: str) -> tuple[int, str, str]:
 def test_validate_prints_the_plan(tmp_path: Path) -> None:
     code, out, _ = _invoke("validate", str(tiny_spec(tmp_path)))
     assert code == 0
-    assert "trials: 6" in out and "fid128_rand" in out
+    assert out.splitlines() == [  # ASHA: 6 trials x 4 epochs at most, 2 at a time
+        "tiny: 6 trials, ASHA on fid128_rand, up to 4 epochs each",
+        "work: at most 24 trial-epochs (ASHA stops some trials early)",
+        "time: about 12 epoch-lengths of wall time on 2 concurrent trials (1 CPU, no GPU each); "
+        "one epoch = 256 images, its duration shows after the first epoch",
+    ]
+    halving = {"type": "sha", "metric": "fid", "grace_period": 1, "reduction_factor": 2}
+    sha = tiny_spec(tmp_path, scheduler=halving)
+    code, out, _ = _invoke("validate", str(sha), "--json")
+    plan = json.loads(out)["plan"]  # 6 trials x 1 epoch, 3 to 2, 2 to 4: 6 + 3 + 2 x 2 = 13
+    assert code == 0 and (plan["trials"], plan["trial_epochs"], plan["trial_epochs_at_most"]) == (6, 13, 24)
+    assert json.loads(out)["spec"]["name"] == "tiny"
+
+
+def test_validate_lists_every_problem_at_once(tmp_path: Path) -> None:
+    spec = tiny_spec(tmp_path, data={"source": "synthetic", "image_size": 48, "count": 256},
+                     model={"family": "dcgan", "z_dim": -3}, resources={"colour": "red"})
+    code, out, err = _invoke("validate", str(spec))
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    fields = [line.split(": ")[3] for line in lines[:3]]  # gansweep: error: FILE: FIELD: ...
+    assert fields == ["data.image_size", "model.z_dim", "resources.colour"], err
+    assert lines[3] == f"gansweep: 3 problems in {spec}"
+    code, _, err = _invoke("run", str(spec))
+    assert code == 2 and len(err.splitlines()) == 1, "run stops at the first, in one line"
+
+
+def test_help_lists_whole_summaries() -> None:
+    code, out, _ = _invoke("--help")
+    assert code == 0 and "..." not in out.split("Commands:")[1]
+    assert "trial-epochs, time; run nothing." in " ".join(out.split())
 
 
 def test_dry_run_starts_nothing(tmp_path: Path) -> None:
     code, out, _ = _invoke("run", str(tiny_spec(tmp_path)), "--dry-run")
-    assert code == 0 and "trials: 6" in out
+    assert code == 0 and "6 trials" in out
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mlruns").exists()
 
 
@@ -99,7 +130,7 @@ def test_validate_no_data_previews_a_spec_whose_data_is_elsewhere(tmp_path: Path
     assert code == 2 and "data.path" in err
     code, out, err = _invoke("validate", str(spec), "--no-data")
     assert code == 0, err
-    assert "trials: 6" in out and "data checks skipped" in err
+    assert "6 trials" in out and "data checks skipped" in err
 
 
 def _free_port() -> int:

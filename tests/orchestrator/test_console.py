@@ -11,7 +11,7 @@ import time
 
 from ray.tune.experiment import Trial
 
-from orchestrator.console import LiveTrialTable, duration, resume_line
+from orchestrator.console import LiveTrialTable, duration, phase, resume_line
 
 
 def _trial(index: int, **config: float) -> Trial:
@@ -138,8 +138,17 @@ def test_paused_trials_and_a_planned_total() -> None:
     table.on_trial_start(0, [a, b], b)
     assert table.counts() == (0, 1, 0)
     assert "0 done, 1 running, 1 paused, 0 pending" in out.getvalue().splitlines()[-1]
+    status = next(c for c in table._render().columns if c.header == "status")
+    assert list(status.cells) == ["paused@1", "running"], "a trial held at a rung is not shown running"
     table.on_trial_result(0, [a, b], b, {"training_iteration": 1, "fid128_rand": 4.0})
     eta = table.eta_s()
     assert eta is not None
     table.planned = None  # without a plan, every unfinished trial is assumed to run to max_t
     assert table.eta_s() > eta
+
+
+def test_sweep_phases_are_timestamped_lines() -> None:
+    out = io.StringIO()
+    phase("re-measuring the top 2 trials on 2000 samples", stream=out)
+    (line,) = out.getvalue().splitlines()
+    assert line.startswith("[") and line.endswith("] re-measuring the top 2 trials on 2000 samples")

@@ -13,14 +13,12 @@ from orchestrator.schedule import (
     SIGNAL_STEP_KEY,
     DecisionSignal,
     SignalState,
-    build_scheduler,
-    decision_steps,
     diverged_scalars,
-    eval_steps,
     next_signal,
     signal_key,
     tuner_metric,
 )
+from orchestrator.schedulers import build_scheduler, decision_steps, eval_steps
 from orchestrator.spec import from_dict
 
 
@@ -145,8 +143,8 @@ def test_decisions_happen_where_the_metric_is_fresh(tmp_path: Path) -> None:
 
 
 def test_successive_halving_is_the_default_and_decides_at_its_rungs(tmp_path: Path) -> None:
+    from orchestrator.rungs import halvings, sha_rungs
     from orchestrator.schedule import SuccessiveHalving
-    from orchestrator.schedulers import halvings, sha_rungs
 
     default = _spec(tmp_path)
     assert (default.scheduler.type, default.scheduler.reduction_factor) == ("sha", 3)
@@ -194,7 +192,7 @@ def test_successive_halving_keeps_the_best_third_whatever_the_arrival_order() ->
 
 
 def test_planned_reports_of_successive_halving(tmp_path: Path) -> None:
-    from orchestrator.schedule import planned_reports
+    from orchestrator.schedulers import planned_reports
     from orchestrator.spec import load
 
     path = Path(__file__).resolve().parents[2] / "search_spaces" / "celeba32_cpu.yaml"

@@ -9,15 +9,18 @@ from typing import Any
 import pytest
 from ray.tune.schedulers import MedianStoppingRule
 
-from orchestrator.schedule import (
-    SIGNAL_STEP_KEY,
+from orchestrator.record.names import SIGNAL_STEP_KEY
+from orchestrator.schedulers import (
+    SCHEDULERS,
+    Scheduler,
     build_scheduler,
     decision_steps,
+    is_pausing,
     planned_reports,
     ray_cpus,
+    scheduler_label,
     searcher_limit,
 )
-from orchestrator.schedulers import SCHEDULERS, Scheduler, is_pausing, scheduler_label
 from orchestrator.spec import from_dict
 from orchestrator.spec.sections import SchedulerSpec
 

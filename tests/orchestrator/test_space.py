@@ -15,8 +15,9 @@ from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from ray.tune.search.sample import Categorical, Float, Integer
 
 from orchestrator.optuna_search import SweepOptuna, startup_trials
+from orchestrator.sampling import grid_points, trial_seed, tune_domain
 from orchestrator.schedule import diverged_scalars
-from orchestrator.space import build_search, grid_points, trial_seed, tune_domain
+from orchestrator.space import build_search
 from orchestrator.spec import from_dict
 
 
@@ -198,7 +199,7 @@ def test_a_pausing_scheduler_gets_an_unlimited_searcher_and_a_ray_sized_to_the_l
 ) -> None:
     """Under sha a limiter would count paused trials and shrink the bracket to max_concurrent trials:
     the searcher creates every trial and the local Ray holds max_concurrent x cpus_per_trial CPUs."""
-    from orchestrator.schedule import ray_cpus
+    from orchestrator.schedulers import ray_cpus
 
     spec = _spec(algorithm, tmp_path, scheduler="sha")
     _, alg, _ = build_search(spec)

@@ -18,7 +18,7 @@ from PIL import Image
 from ray import tune
 
 from orchestrator import trial
-from orchestrator.schedule import decision_steps
+from orchestrator.schedulers import decision_steps
 from orchestrator.spec import from_dict
 from trainers.config import TrainConfig
 from trainers.loop import train

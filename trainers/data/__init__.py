@@ -10,14 +10,13 @@ lock), ``synthetic`` (the procedural faces renderer). Adding a data source = a l
 ``sources`` and its entry in ``sources.OPENERS`` (the spec accepts exactly ``SOURCES``).
 """
 
-from trainers.data.decode import TRANSFORM_VERSION
+from trainers.data.decode import TRANSFORM_VERSION, list_and_sample
 from trainers.data.sources import (
     IMAGE_EXTENSIONS,
     SOURCES,
     DataConfig,
     DataError,
     Source,
-    list_and_sample,
     list_images,
 )
 from trainers.data.store import PreparedData, prepare

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from trainers.data.sources import DataError, ImageSource
+from trainers.data.sources import DataConfig, DataError, ImageSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -203,3 +203,10 @@ def _shrink(npy: Path, rows: int) -> None:
     dst.flush()
     del dst, src
     os.replace(shrunk, npy)
+
+
+def list_and_sample(cfg: DataConfig) -> list[str]:
+    """``list_images``, and a small sample decoded (``decode.check_sample``): what ``validate`` runs."""
+    src = open_source(cfg)
+    check_sample(src, cfg.image_size)
+    return list(src.names)

@@ -78,15 +78,6 @@ def list_images(cfg: DataConfig) -> list[str]:
     return list(open_source(cfg).names)
 
 
-def list_and_sample(cfg: DataConfig) -> list[str]:
-    """``list_images``, and a small sample decoded (``decode.check_sample``): what ``validate`` runs."""
-    from trainers.data.decode import check_sample  # decode imports this module
-
-    src = open_source(cfg)
-    check_sample(src, cfg.image_size)
-    return list(src.names)
-
-
 def open_source(cfg: DataConfig) -> ImageSource:
     assert cfg.path is not None  # DataConfig checks this
     path = Path(cfg.path).expanduser()

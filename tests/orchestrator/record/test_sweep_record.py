@@ -57,7 +57,8 @@ def test_the_store_holds_the_mlflow_native_record(tiny_sweep: LoggedSweep) -> No
         history = client.get_metric_history(run_id, METRIC)
         assert metrics[f"best_{METRIC}"] == min(m.value for m in history)
         assert metrics["best_epoch"] in {m.step for m in history}
-        assert sorted(sample_steps(client, run_id)) == sorted(m.step for m in history), "one image per epoch"
+        steps = sorted(m.step for m in history)
+        assert sorted(sample_steps(client, run_id)) == [0, *steps], "step 0 (untrained G), then one per epoch"
         assert config_fields <= set(child.data.params), "the whole resolved TrainConfig as params"
         assert not set(metrics) & names.BOOKKEEPING, sorted(set(metrics) & names.BOOKKEEPING)
         assert {"d_loss", "g_loss", METRIC, "img_per_s"} <= set(metrics)

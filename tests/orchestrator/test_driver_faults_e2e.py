@@ -1,0 +1,291 @@
+"""The faults of issue 24, end to end (real Ray Tune, MLflow, torch on CPU; tiny sweeps): a real
+kill at each point, then the store audited (no duplicate step, no gap, statuses right).
+
+- the driver SIGKILLed mid-sweep: no process of its Ray left after 30 s; `--resume` finishes;
+- the driver SIGKILLed during the end-of-sweep re-measurement: `--resume` measures only the rest;
+- two `--resume` drivers of one sweep on an MLflow server: the second is refused naming the first;
+- a trial worker SIGKILLed under `scheduler.type: none` with only the time cadence of checkpoints:
+  it continues from its last report's checkpoint, not from epoch 1.
+
+Each test prints what the resume recomputed (read with `pytest -s`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_helpers import GANSWEEP, run_cli, sweep_runs, tiny_spec
+from mlflow.tracking import MlflowClient
+
+from orchestrator import reaper
+from orchestrator.record.lease import TAG_HEARTBEAT, TAG_OWNER
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 6
+ENV = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+
+
+def _spec(tmp_path: Path, name: str, **overrides: Any) -> Path:
+    """Two trials (conv_dim 8 and 16) that both run all epochs; the top 2 re-measured at the end."""
+    values: dict[str, Any] = {
+        "data": {"source": "synthetic", "image_size": 32, "count": 1024},
+        "search": {"algorithm": "grid", "num_samples": 1, "params": {"conv_dim": {"grid": [8, 16]}}},
+        "scheduler": {"type": "none", "metric": "fid"},
+        "checkpoint": {"every": 2},
+        "metrics": {"backbone": "rand", "samples": 128, "batch_size": 128, "final_top_k": 2,
+                    "final_samples": 512},
+        "train.epochs": EPOCHS,
+    }
+    values.update(overrides)
+    return tiny_spec(tmp_path, name=name, **values)
+
+
+def _start(spec: Path, cwd: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*GANSWEEP, "run", str(spec), *args], cwd=cwd, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+
+
+def _steps(client: MlflowClient, run_id: str, key: str = "d_loss") -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run_id, key))
+
+
+def _trials(client: MlflowClient, name: str) -> list[Any]:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return []
+    return client.search_runs([experiment.experiment_id], "tags.`gansweep.kind` = 'trial'")
+
+
+def _wait(proc: subprocess.Popen[str], done: Any, what: str, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the driver ended before {what}: " + (out + err)[-3000:])
+        try:
+            if done():
+                return
+        except Exception:  # noqa: BLE001 - the store may be half created at first
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _training(client: MlflowClient, name: str, least: int) -> bool:
+    """Both trials logged at least `least` epochs and are still training."""
+    runs = _trials(client, name)
+    counts = [len(_steps(client, r.info.run_id)) for r in runs]
+    return len(runs) == 2 and all(least <= n < EPOCHS - 1 for n in counts)
+
+
+def _alive(pid: int, ticks: str) -> bool:
+    if reaper.start_ticks(pid) != ticks:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _audit(client: MlflowClient, name: str, final_key: str | None = None) -> dict[str, list[int]]:
+    """The store after the sweep: parent FINISHED and free, each trial completed with epochs 1..N
+    once each, each re-measured trial one `final_` value. Returns {trial_id: d_loss steps}."""
+    parent, children = sweep_runs(client, name)
+    assert parent.info.status == "FINISHED", parent.info.status
+    assert TAG_OWNER not in parent.data.tags and TAG_HEARTBEAT not in parent.data.tags, "lease released"
+    assert len(children) == 2
+    out = {}
+    for child in children:
+        assert child.info.status == "FINISHED" and child.data.tags["gansweep.status"] == "completed"
+        steps = _steps(client, child.info.run_id)
+        assert steps == list(range(1, EPOCHS + 1)), f"no duplicate, no gap: {steps}"
+        if final_key is not None:
+            assert _steps(client, child.info.run_id, final_key) == [0], "one final value, step 0"
+        out[child.data.tags["gansweep.trial_id"]] = steps
+    return out
+
+
+def _first_results_after(tmp_path: Path, name: str, killed_pids: set[int]) -> dict[str, int]:
+    """{trial_id: first training_iteration reported by a process other than the killed ones}:
+    what the resume restarted each trial from (Tune's own result.json)."""
+    out = {}
+    for result_file in (tmp_path / "runs").glob(f"{name}*/*/result.json"):
+        results = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        after = [r for r in results if r["pid"] not in killed_pids]
+        if after:
+            out[results[0]["trial_id"]] = after[0]["training_iteration"]
+    return out
+
+
+def test_a_killed_driver_leaves_no_ray_process_after_30_s_and_resume_finishes(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "driverkill")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    proc = _start(spec, tmp_path)
+    try:
+        _wait(proc, lambda: _training(client, "driverkill", 3), "both trials trained 3 epochs")
+        tree = reaper.descendants(proc.pid)
+        names = " | ".join(_cmdline(p) for p in tree)
+        assert "raylet" in names and "DashboardAgent" in names and "ImplicitFunc" in names, names
+        workers = {p for p in tree if "ImplicitFunc" in _cmdline(p)}
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed = time.monotonic()
+        while any(_alive(p, t) for p, t in tree.items()) and time.monotonic() - killed < 60:
+            time.sleep(0.2)
+        took = time.monotonic() - killed
+        left = [_cmdline(p)[:60] for p, t in tree.items() if _alive(p, t)]
+        assert not left and took <= 30, f"{len(tree)} processes, still there after {took:.1f} s: {left}"
+        print(f"\n[driver SIGKILL] {len(tree)} processes of its Ray all gone {took:.1f} s after the kill")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    trials = _trials(client, "driverkill")
+    before = {r.data.tags["gansweep.trial_id"]: _steps(client, r.info.run_id) for r in trials}
+    done = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _audit(client, "driverkill", "final_fid512_rand")
+    restarted = _first_results_after(tmp_path, "driverkill", workers)
+    print(f"[driver SIGKILL] epochs logged before the kill {before}; resume restarted at {restarted}")
+    for trial_id, first in restarted.items():
+        assert first in (3, 5) and first <= len(before[trial_id]) + 1, "from the checkpoint of epoch 2 or 4"
+
+
+def test_a_kill_during_the_remeasurement_then_resume_logs_each_final_once(tmp_path: Path) -> None:
+    # 2 epochs, then two re-measurements of 10k samples each (seconds each on CPU): time to kill between.
+    spec = _spec(tmp_path, "remeasure", metrics={"backbone": "rand", "samples": 128, "batch_size": 512,
+                                                   "final_top_k": 2, "final_samples": 10000},
+                 **{"train.epochs": 2, "checkpoint": {}})
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    key = "final_fid10k_rand"
+
+    def measured() -> int:
+        return sum(1 for r in _trials(client, "remeasure") if key in r.data.metrics)
+
+    proc = _start(spec, tmp_path)
+    try:
+        _wait(proc, lambda: measured() >= 1, "the first re-measured value", timeout=900)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert measured() == 1, "killed between the two re-measurements"
+    parent, _ = sweep_runs(client, "remeasure")
+    assert parent.info.status == "RUNNING"  # SIGKILL: nothing could end it; the resume does
+    done = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)  # at once: the dead owner's lease
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    parent, children = sweep_runs(client, "remeasure")
+    assert parent.info.status == "FINISHED"
+    for child in children:
+        assert _steps(client, child.info.run_id, key) == [0], "one final value each, no duplicate step"
+        assert _steps(client, child.info.run_id) == [1, 2]
+        trial_id = child.data.tags["gansweep.trial_id"]
+        assert len(_results(tmp_path, "remeasure", trial_id)) == 2, "no epoch trained again"
+    print("\n[kill during re-measurement] resume: no trial retrained, 1 of 2 trials re-measured")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_second_resume_driver_on_an_mlflow_server_is_refused_naming_the_first(tmp_path: Path) -> None:
+    port = _free_port()
+    db = f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}"
+    (tmp_path / "server").mkdir()
+    MlflowClient(db).search_experiments()  # creates the database
+    server = subprocess.Popen([*GANSWEEP, "ui", "--store", db, "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV,
+                              start_new_session=True)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        assert server.stdout is not None and f":{port}/" in server.stdout.readline()
+        uri = f"http://127.0.0.1:{port}"
+        spec = _spec(tmp_path, "twodrivers", tracking={"uri": uri})
+        client = MlflowClient(uri)
+        first = _start(spec, tmp_path)
+        procs.append(first)
+        _wait(first, lambda: _training(client, "twodrivers", 2), "both trials trained 2 epochs")
+        os.kill(first.pid, signal.SIGKILL)  # the sweep to resume
+        first.wait()
+
+        resumed = _start(spec, tmp_path, "--resume")
+        procs.append(resumed)
+
+        def owner() -> dict[str, Any]:
+            parent, _ = sweep_runs(client, "twodrivers")
+            return json.loads(parent.data.tags.get(TAG_OWNER, "{}"))
+
+        _wait(resumed, lambda: owner().get("pid") == resumed.pid, "the resumed driver's lease")
+        held = owner()
+        second = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
+        assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, second.stderr
+        assert (f"sweep twodrivers is being run by another driver: host {held['host']} pid {resumed.pid} "
+                f"since {held['since']}") in lines[0]
+        out, err = resumed.communicate(timeout=900)
+        assert resumed.returncode == 0, (out + err)[-3000:]
+        _audit(client, "twodrivers", "final_fid512_rand")
+        print(f"\n[two --resume drivers] second refused: {lines[0]}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_a_dead_worker_without_rungs_continues_from_its_time_cadence_checkpoint(tmp_path: Path) -> None:
+    """scheduler none and no checkpoint.every: before issue 24 a dead worker retrained from epoch 1.
+    With `every_s` tiny every report is past the cadence, so the trial continues where it died."""
+    spec = _spec(tmp_path, "cadence", checkpoint={"every_s": 0.001})
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    proc = _start(spec, tmp_path)
+    killed: int | None = None
+    try:
+        _wait(proc, lambda: _training(client, "cadence", 3), "both trials trained 3 epochs")
+        workers = [p for p in reaper.descendants(proc.pid) if "ImplicitFunc.train" in _cmdline(p)]
+        assert workers
+        killed = workers[0]
+        logged = {r.data.tags["gansweep.trial_id"]: len(_steps(client, r.info.run_id))
+                  for r in _trials(client, "cadence")}
+        os.kill(killed, signal.SIGKILL)
+        out, err = proc.communicate(timeout=900)
+        assert proc.returncode == 0, (out + err)[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    _audit(client, "cadence", "final_fid512_rand")
+    (trial_id,) = [t for t in logged if any(r["pid"] == killed for r in _results(tmp_path, "cadence", t))]
+    after = [r for r in _results(tmp_path, "cadence", trial_id) if r["pid"] != killed]
+    first = after[0]["training_iteration"]
+    print(f"\n[worker SIGKILL, scheduler none, every_s] epochs logged at the kill {logged}; "
+          f"the killed trial continued at epoch {first}")
+    assert first >= 3, "continued from a checkpoint of epoch >= 2, not from epoch 1"
+    assert first >= logged[trial_id], "lost at most the epoch in progress"
+
+
+def _results(tmp_path: Path, name: str, trial_id: str) -> list[dict[str, Any]]:
+    (result_file,) = (tmp_path / "runs").glob(f"{name}*/*{trial_id}*/result.json")
+    return [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
