@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from orchestrator.record.names import FINAL_KEY, short_trial_id
+from orchestrator.record.names import FINAL_KEY, best_of, short_trial_id
 from orchestrator.schedulers import planned_reports, scheduler_label
 
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
@@ -216,7 +216,7 @@ class LiveTrialTable(Callback):
         if isinstance(value, int | float) and not isinstance(value, bool):
             row["latest"] = float(value)
             if math.isfinite(value):
-                row["best"] = value if math.isnan(row["best"]) else min(row["best"], value)
+                row["best"] = best_of([row["best"], value], self.metric)
         self._line(
             f"trial {short_trial_id(trial.trial_id)} epoch {self._epoch(row)} "
             f"{self.metric}={_fmt(row['latest'])} best={_fmt(row['best'])} | {self.progress()}"

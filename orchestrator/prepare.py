@@ -19,12 +19,13 @@ from orchestrator.trial import TrialInputs
 from trainers import data as data_mod
 from trainers import metrics
 from trainers.loop import resolve_device
+from trainers.registry import BACKBONES
 
 
 def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs, dict[str, Any]]:
     """Decode/cache the dataset and the real FID statistics once, in the driver."""
-    if spec.metrics.backbone == "inception":  # fail on missing weights before decoding any data
-        metrics.resolve_inception_weights(spec.metrics.weights)
+    # fail on a missing weights file (Inception's) before decoding any data
+    BACKBONES[spec.metrics.backbone].resolve_weights(spec.metrics.weights)
     prepared = data_mod.prepare(spec.data_config(), progress=progress)
     images = prepared.load(mmap=True)
     m = spec.metrics
@@ -46,7 +47,7 @@ def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs,
         stats_path=str(stats_path),
         backbone=m.backbone,
         samples=m.samples,
-        kid=m.kid,
+        kinds=m.computed_kinds,
         weights=m.weights,
         metric_batch_size=m.batch_size,
         resolved_spec=spec.resolved(),

@@ -31,6 +31,7 @@ from orchestrator.report.generators import load_generator
 from orchestrator.spec import SweepSpec
 from trainers import metrics
 from trainers.loop import resolve_device
+from trainers.metric_names import parse_metric_name
 
 FINAL_NOISE_SEED = 12345  # the same latents for every re-measured trial: a paired comparison
 DEFAULT_FINAL_SAMPLES = 10000
@@ -45,7 +46,7 @@ def final_samples(spec: SweepSpec, images: int) -> int:
 
 def top_trials(client: MlflowClient, experiment_id: str, parent_run_id: str, metric: str,
                k: int) -> list[Any]:
-    """The ``k`` finished child runs with the best (lowest) best-so-far ``metric``, best first."""
+    """The ``k`` finished child runs with the best best-so-far ``metric`` (by its mode), best first."""
     children = client.search_runs(
         [experiment_id], filter_string=f"tags.`{names.PARENT}` = '{parent_run_id}'", max_results=10_000
     )
@@ -53,9 +54,10 @@ def top_trials(client: MlflowClient, experiment_id: str, parent_run_id: str, met
     def best(run: Any) -> float:
         keys = (names.best_key(metric), names.signal_key(metric, "best"), metric)
         values = [run.data.metrics.get(key) for key in keys]
-        finite = [v for v in values if v is not None and math.isfinite(v)]
-        return min(finite) if finite else math.inf
+        finite = [sign * v for v in values if v is not None and math.isfinite(v)]
+        return min(finite) if finite else math.inf  # sign * value: lower is better for either mode
 
+    sign = names.sign_of(metric)
     ranked = sorted((best(r), r.info.start_time, r) for r in children if math.isfinite(best(r)))
     return [r for _, _, r in ranked[:k]]
 
@@ -94,7 +96,8 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
         weights=spec.metrics.weights, device=device, progress=progress,
     )
     metric = metrics.build_metric(stats_path, backbone=spec.metrics.backbone, samples=n,
-                                  weights=spec.metrics.weights, device=device, kid=False,
+                                  weights=spec.metrics.weights, device=device,
+                                  kinds=(parse_metric_name(spec.asha_metric).kind,),  # the decision's kind
                                   batch_size=spec.metrics.batch_size, noise_draws=0)
     name = metric.names[0]
     key = names.final_key(name)

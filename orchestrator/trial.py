@@ -67,7 +67,7 @@ class TrialInputs:
     stats_path: str | None  # cached real statistics (.npz), None when no metric
     backbone: str
     samples: int
-    kid: bool
+    kinds: tuple[str, ...]  # the registered metrics each evaluation computes (spec metrics.kinds)
     weights: str | None
     metric_batch_size: int
     resolved_spec: dict[str, Any]
@@ -264,7 +264,7 @@ def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
             samples=inputs.samples,
             weights=inputs.weights,
             device=cfg.device,
-            kid=inputs.kid,
+            kinds=tuple(inputs.kinds),
             batch_size=inputs.metric_batch_size,
         )
     node_id = ray.get_runtime_context().get_node_id()

@@ -53,8 +53,10 @@ class Verdict:
 
     @property
     def margin(self) -> float:
-        """Runner-up's mean minus the winner's (> 0: the winner is better; lower is better)."""
-        return self.runner_up.mean - self.winner.mean if self.runner_up else math.nan
+        """How far the winner is ahead of the runner-up (> 0: the winner is better, whatever the mode)."""
+        if self.runner_up is None:
+            return math.nan
+        return names.sign_of(self.metric) * (self.runner_up.mean - self.winner.mean)
 
     @property
     def noise(self) -> float:
@@ -87,8 +89,10 @@ def _pm(m: Measured) -> str:
 
 
 def verdict(metric: str, measured: Sequence[Measured]) -> Verdict | None:
-    """The winner (lowest mean) and the runner-up among ``measured`` trials; None when there are none."""
-    finite = sorted((m for m in measured if math.isfinite(m.mean)), key=lambda m: (m.mean, m.trial))
+    """The winner (best mean by the metric's mode) and the runner-up among ``measured`` trials; None when
+    there are none."""
+    sign = names.sign_of(metric)
+    finite = sorted((m for m in measured if math.isfinite(m.mean)), key=lambda m: (sign * m.mean, m.trial))
     if not finite:
         return None
     return Verdict(metric, finite[0], finite[1] if len(finite) > 1 else None)

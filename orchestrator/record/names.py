@@ -176,3 +176,30 @@ def _plain(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def metric_of(key: str) -> str:
+    """The metric a record key is about: ``final_prec2k_rand``, ``best_fid1k_rand``, ``fid1k_rand_best``,
+    ``final_fid1k_rand_std`` -> the bare protocol name (keys of no metric come back unchanged)."""
+    for prefix in (FINAL_PREFIX, BEST_PREFIX):
+        key = key.removeprefix(prefix)
+    for suffix in ("_std", "_draws", NOISE_SUFFIX, *(s for s in SIGNAL_SUFFIX.values() if s)):
+        key = key.removesuffix(suffix)
+    return key
+
+
+def sign_of(key: str) -> float:
+    """+1 when the key's metric is better lower (fid, kid), -1 when higher (prec): ``sign * value``
+    is then lower-is-better for every ranking (the metric registry's ``mode``, trainers.registry)."""
+    from trainers.registry import metric_mode
+
+    return 1.0 if metric_mode(metric_of(key)) == "min" else -1.0
+
+
+def best_of(values: Any, key: str) -> float:
+    """The best of ``values`` for ``key``'s metric (min or max by its mode); NaN when there are none."""
+    finite = [float(v) for v in values if v is not None and v == v]
+    if not finite:
+        return float("nan")
+    s = sign_of(key)
+    return min(finite, key=lambda v: s * v)

@@ -79,6 +79,7 @@ class MLflowTrialLogger(Callback):
         self.parent_run_id = parent_run_id
         self.sweep = sweep
         self.metric = metric
+        self._sign = names.sign_of(metric)  # sign * value is lower-is-better (the metric's mode)
         self.backbone = backbone
         self.swept = swept
         self.done_dir = done_dir
@@ -90,7 +91,7 @@ class MLflowTrialLogger(Callback):
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, int] = {}
         self._last_checkpoint: dict[str, Any] = {}
-        self._best: dict[str, float] = {}
+        self._best: dict[str, float] = {}  # per trial, sign * its best value
         self._sweep_best: float | None = None
 
     @classmethod
@@ -142,7 +143,7 @@ class MLflowTrialLogger(Callback):
             history = self.client.get_metric_history(run_id, "d_loss")
             self._last_step[run_id] = max((m.step for m in history), default=0)
             scores = self.client.get_metric_history(run_id, self.metric)
-            self._best[trial_id] = min((m.value for m in scores), default=math.inf)
+            self._best[trial_id] = min((self._sign * m.value for m in scores), default=math.inf)
             # MLflow follows Tune: a trial Tune runs again after a restore (unfinished in its last
             # snapshot, or errored) is open again, whatever this store said before the driver died.
             self.client.update_run(run_id, status="RUNNING")
@@ -195,8 +196,8 @@ class MLflowTrialLogger(Callback):
         hidden = {signal_key(self.metric, "best"), SIGNAL_STEP_KEY}
         values = {k: v for k, v in names.chartable(result).items() if math.isfinite(v) and k not in hidden}
         score = values.get(self.metric, math.nan)
-        if score < self._best.get(trial.trial_id, math.inf):  # False for NaN
-            self._best[trial.trial_id] = score
+        if self._sign * score < self._best.get(trial.trial_id, math.inf):  # False for NaN
+            self._best[trial.trial_id] = self._sign * score
             values[names.best_key(self.metric)] = score
             values[names.BEST_EPOCH] = float(step)
             self._improve_sweep(trial, run_id, score, step)
@@ -212,10 +213,11 @@ class MLflowTrialLogger(Callback):
         """Keep the parent's `best_<metric>` and best-run tags on the best child so far."""
         key = names.best_key(self.metric)
         if self._sweep_best is None:  # first use (also after a restore): what the parent holds
-            self._sweep_best = self.client.get_run(self.parent_run_id).data.metrics.get(key, math.inf)
-        if score >= self._sweep_best:
+            held = self.client.get_run(self.parent_run_id).data.metrics.get(key)
+            self._sweep_best = self._sign * held if held is not None else math.inf
+        if self._sign * score >= self._sweep_best:
             return
-        self._sweep_best = score
+        self._sweep_best = self._sign * score
         now = int(time.time() * 1000)
         self.client.log_batch(
             self.parent_run_id,

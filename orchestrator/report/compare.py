@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from orchestrator.record.names import best_key
+from orchestrator.record.names import best_key, best_of, sign_of
 from orchestrator.report.records import ReportError, Sweep
 from orchestrator.report.tables import rank
 
@@ -102,8 +102,9 @@ def sweep_summary(reports: list[SweepReport]) -> pd.DataFrame:
             "completed": int((status == "completed").sum()),
             "stopped": int(status.str.startswith("stopped").sum()),
             "failed": int(status.str.startswith("failed").sum()),
-            "best": float(scores.min()) if len(scores) else math.nan,
+            "best": best_of(scores, rep.sweep.metric),
             "median_best": float(scores.median()) if len(scores) else math.nan,
-            "best_trial": rep.table.loc[scores.idxmin(), "trial"] if len(scores) else None,
+            "best_trial": rep.table.loc[(sign_of(rep.sweep.metric) * scores).idxmin(), "trial"]
+            if len(scores) else None,
         })
     return pd.DataFrame(rows)

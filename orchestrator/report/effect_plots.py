@@ -17,7 +17,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
-from orchestrator.record.names import best_key
+from orchestrator.record.names import best_key, sign_of
 from orchestrator.report.effects import MIN_TRIALS, is_log, is_sampled
 from orchestrator.report.plots import _save, _sort_key, plain_log_axis
 from orchestrator.report.records import Sweep
@@ -127,13 +127,14 @@ def parallel_coordinates(table: pd.DataFrame, sweep: Sweep, path: Path) -> Path 
     scores = part[best_col].astype(float)
     norm = LogNorm(scores.min(), scores.max()) if (scores > 0).all() and scores.max() > scores.min() \
         else Normalize(scores.min(), scores.max())
-    cmap = colormaps["coolwarm"]  # blue = low = good; every shade visible on white
+    better = "lower" if sign_of(metric) > 0 else "higher"
+    cmap = colormaps["coolwarm" if better == "lower" else "coolwarm_r"]  # blue = good; visible on white
     fig = Figure(figsize=(2.2 * len(axes_cols) + 1.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    bar = fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"best {metric} (lower is better)")
+    bar = fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=f"best {metric} ({better} is better)")
     if isinstance(norm, LogNorm):
         plain_log_axis(bar.ax.yaxis)
-    labelled = set(scores.nsmallest(LABELLED).index)  # the best few; all of them would overlap
+    labelled = set((sign_of(metric) * scores).nsmallest(LABELLED).index)  # the best few, not all: overlap
     for row_index, row in part.iterrows():
         ys = [scaled[c][row_index] for c in axes_cols]
         stopped = str(row["status"]).startswith("stopped")

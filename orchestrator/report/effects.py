@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from orchestrator.record.names import best_key
+from orchestrator.record.names import best_key, sign_of
 from orchestrator.report.records import SAMPLED_KINDS, Sweep
 
 MIN_TRIALS = 3  # fewer trials per value: a note in the effects table
@@ -81,12 +81,13 @@ def param_effects(table: pd.DataFrame, sweep: Sweep) -> dict[str, pd.DataFrame]:
             trials=("trial", "size"),
             stopped=("stopped", "sum"),
             failed=("failed", "sum"),
-            best=(best_col, "min"),
+            best=(best_col, "min" if sign_of(metric) > 0 else "max"),
             median=(best_col, "median"),
-            budget_best=(budget_col, "min"),
+            budget_best=(budget_col, "min" if sign_of(metric) > 0 else "max"),
             budget_median=(budget_col, "median"),
         )
-        best_idx = frame.dropna(subset=[best_col]).groupby("group", observed=True)[best_col].idxmin()
+        frame["_score"] = sign_of(metric) * frame[best_col]  # lower is better for either mode
+        best_idx = frame.dropna(subset=["_score"]).groupby("group", observed=True)["_score"].idxmin()
         out["best_trial"] = best_idx.map(frame["trial"]).reindex(out.index)
         out = out.rename(columns={"best": best_col, "median": f"median_{metric}",
                                   "budget_best": f"{best_key(metric)}_at_budget",

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.record.names import BEST_EPOCH, best_key
+from orchestrator.record.names import BEST_EPOCH, best_key, best_of, sign_of
 from orchestrator.report.records import Sweep, TrialRecord
 
 
@@ -48,10 +48,9 @@ def common_budget(trials: list[TrialRecord], metric: str) -> int | None:
     return min(last) if last else None
 
 
-def value_at(curve: list[tuple[int, float]], epoch: int | None) -> float:
+def value_at(curve: list[tuple[int, float]], epoch: int | None, metric: str) -> float:
     """Best value up to `epoch` (best-so-far: what a rung decision on `best` sees there)."""
-    values = [v for s, v in curve if epoch is not None and s <= epoch]
-    return min(values) if values else math.nan
+    return best_of([v for s, v in curve if epoch is not None and s <= epoch], metric)
 
 
 def final_name(trials: list[TrialRecord], metric: str) -> str | None:
@@ -72,7 +71,8 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
     rows = []
     for record in trials:
         history = finite_curve(record, metric)
-        best_epoch, best = min(history, key=lambda sv: sv[1]) if history else (None, math.nan)
+        sign = sign_of(metric)
+        best_epoch, best = min(history, key=lambda sv: sign * sv[1]) if history else (None, math.nan)
         epoch_s = record.curve("epoch_s")
         img_s = record.curve("img_per_s")
         row: dict[str, Any] = {"trial": record.trial}
@@ -83,10 +83,10 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
         row[best_key(metric)] = best
         row[BEST_EPOCH] = best_epoch
         row[f"last_{metric}"] = history[-1][1] if history else math.nan
-        row[f"budget_{metric}"] = value_at(history, budget)
+        row[f"budget_{metric}"] = value_at(history, budget, metric)
         if kid_metric:
             kid = finite_curve(record, kid_metric, metric)
-            row[best_key(kid_metric)] = min((v for _, v in kid), default=math.nan)
+            row[best_key(kid_metric)] = best_of((v for _, v in kid), kid_metric)
             row[f"{kid_metric}_at_best"] = dict(kid).get(best_epoch, math.nan)
         row["epochs"] = record.epochs
         status = status_text(record)
@@ -108,12 +108,14 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
 
 
 def rank(frame: pd.DataFrame, metric: str, final: str | None) -> pd.DataFrame:
-    """Sort by (re-measured final, then best) and number the rows 1..n in a `rank` column."""
+    """Sort by (re-measured final, then best), each the way its metric is better, and number the rows
+    1..n in a `rank` column."""
     keys = [best_key(metric)]
     if final and final in frame.columns:
         keys = [final, *keys]
     frame = frame.drop(columns=["rank"], errors="ignore")
-    frame = frame.sort_values(keys, na_position="last", kind="stable")
+    ascending = [sign_of(k) > 0 for k in keys]  # each key the way its metric is better
+    frame = frame.sort_values(keys, ascending=ascending, na_position="last", kind="stable")
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame.reset_index(drop=True)
 

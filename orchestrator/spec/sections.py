@@ -29,6 +29,7 @@ from orchestrator.schedulers import SCHEDULERS
 from orchestrator.spec.errors import FieldError, as_model
 from trainers.config import MIN_SWEEP_CONV_DIM, Optimizer, Precision, TrainConfig, check_conv_dim
 from trainers.data import SOURCES
+from trainers.registry import BACKBONES, METRICS
 
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 MAX_SYNTHETIC = 1_000_000  # rendered into memory at once: 1M faces at 64 px are 12 GB
@@ -192,11 +193,14 @@ class TrainSpec(Section):
 class MetricsSpec(Section):
     """FID/KID protocol; ``real_samples`` null means the same count as ``samples``."""
 
-    backbone: Literal["rand", "inception"] = "rand"
+    backbone: Literal[tuple(BACKBONES)] = "rand"  # type: ignore[valid-type]  # trainers.registry.BACKBONES
     samples: Annotated[int, Field(ge=2)] = 1000
     real_samples: Annotated[int, Field(ge=2)] | None = None
     every: Count = 1
     kid: bool = True
+    # the registered metrics each evaluation computes (trainers.registry.METRICS); null: fid, and kid
+    # unless kid is false. One feature pass serves them all.
+    kinds: list[Literal[tuple(METRICS)]] | None = None  # type: ignore[valid-type]
     weights: str | None = None
     batch_size: Count = 250
     final_samples: NonNegative | None = None  # end-of-sweep re-measurement (0: none; None: downstream)
@@ -208,12 +212,33 @@ class MetricsSpec(Section):
     def _weights(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return None
-        if info.data.get("backbone") == "rand":
-            raise FieldError("weights only apply to backbone inception (rand needs no file)")
+        backbone = info.data.get("backbone")
+        if backbone in BACKBONES and not BACKBONES[backbone].weights:
+            with_file = ", ".join(b for b, e in BACKBONES.items() if e.weights)
+            raise FieldError(f"weights only apply to a backbone that loads a file ({with_file}); "
+                             f"{backbone} needs none")
         resolved = resolve_path(v)
         if checks_data(info) and not os.path.isfile(resolved):
             raise FieldError(f"path does not exist: {resolved}")
         return resolved
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if v is None:
+            return None
+        if not v:
+            raise FieldError("kinds must name at least one metric (or be left out: fid, kid)")
+        if len(set(v)) != len(v):
+            raise FieldError(f"kinds names a metric twice: {list(v)}")
+        if "kid" in v and info.data.get("kid") is False:
+            raise FieldError("kinds lists kid but metrics.kid is false; drop one of them")
+        return v
+
+    @property
+    def computed_kinds(self) -> tuple[str, ...]:
+        """The metric kinds every evaluation computes: ``kinds``, else fid (+ kid unless ``kid`` false)."""
+        return tuple(self.kinds) if self.kinds is not None else (("fid", "kid") if self.kid else ("fid",))
 
     @field_validator("final_samples")
     @classmethod
@@ -232,7 +257,9 @@ class SchedulerSpec(Section):
     # the default because it met the decision target on real CelebA curves (README, Decisions)
     type: Literal[tuple(SCHEDULERS)] = "sha"  # type: ignore[valid-type]  # orchestrator.schedulers
     metric: str = "fid"
-    mode: Literal["min"] = "min"
+    # which way is better comes from the metric's registry entry (trainers.registry): lower for fid/kid,
+    # higher for prec; resolved by SweepSpec, a contradicting value is refused
+    mode: Literal["min", "max"] | None = None
     grace_period: Count = 1
     reduction_factor: Annotated[float, Field(gt=1)] = 3
     max_t: Count | None = None

@@ -28,6 +28,8 @@ from orchestrator.spec.sections import (
 )
 from trainers.cache import stable_hash
 from trainers.config import TrainConfig
+from trainers.metric_names import format_metric_name, parse_metric_name
+from trainers.registry import metric_mode
 
 # A sweep name is one folder name under `storage` and an MLflow experiment/run name: an identifier
 # that starts with a letter or digit (no hidden or option-like names), never a path (no separators,
@@ -37,16 +39,14 @@ URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")  # two+ letters: not a Windo
 
 
 def _metric_names(metrics: MetricsSpec) -> tuple[str, ...]:
-    from trainers.metrics import metric_names  # the one name rule (imported late: keeps torch off --help)
-
-    fid, kid = metric_names(metrics.backbone, metrics.samples)
-    return (fid, kid) if metrics.kid else (fid,)
+    """The names trials report, one per kind in ``metrics.kinds`` (the one name rule, torch-free)."""
+    return tuple(format_metric_name(k, metrics.backbone, metrics.samples) for k in metrics.computed_kinds)
 
 
 def _resolve_metric(metric: str, names: tuple[str, ...]) -> str | None:
     if metric in names:
         return metric
-    return next((n for n in names if metric in ("fid", "kid") and n.startswith(metric)), None)
+    return next((n for n in names if (p := parse_metric_name(n)) is not None and p.kind == metric), None)
 
 
 def _check_batch(batch: Any, data: DataSpec, where: Loc) -> None:
@@ -104,7 +104,8 @@ class SweepSpec(Section):
         metrics: MetricsSpec | None = info.data.get("metrics")
         if metrics is not None:
             names = _metric_names(metrics)
-            if _resolve_metric(sched.metric, names) is None:
+            resolved = _resolve_metric(sched.metric, names)
+            if resolved is None:
                 who = scheduler_label(sched.type) if sched.type != "none" else "the search"
                 why = " (metrics.kid is false)" if sched.metric.startswith("kid") and not metrics.kid else ""
                 seen = ", ".join(names)
@@ -112,6 +113,11 @@ class SweepSpec(Section):
                     f"metric {sched.metric!r} is not reported by trials{why}; {who} can see: {seen}",
                     ("metric",),
                 )
+            better = metric_mode(resolved)  # the registry says which way is better, not the user
+            if sched.mode is not None and sched.mode != better:
+                raise FieldError(f"{resolved} is better when {'lower' if better == 'min' else 'higher'} "
+                                 f"(mode {better}), got mode {sched.mode}; leave mode out", ("mode",))
+            sched = sched.model_copy(update={"mode": better})
         search, train = info.data.get("search"), info.data.get("train")
         if SCHEDULERS[sched.type].uses_grace and search is not None and train is not None:
             limit, what = sched.max_t, "max_t"
@@ -174,7 +180,7 @@ class SweepSpec(Section):
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        """(fid name, kid name) as reported by trials; only the fid name when ``metrics.kid`` is false."""
+        """The metric names trials report, one per kind of ``metrics.kinds`` (``fid1k_rand``...)."""
         return _metric_names(self.metrics)
 
     @property

@@ -27,7 +27,7 @@ from trainers.models import build_generator
 
 def _inputs(**overrides: Any) -> trial.TrialInputs:
     values: dict[str, Any] = dict(
-        base_config={}, data_path="", stats_path=None, backbone="rand", samples=0, kid=False,
+        base_config={}, data_path="", stats_path=None, backbone="rand", samples=0, kinds=("fid",),
         weights=None, metric_batch_size=1,
         resolved_spec=from_dict({"name": "t"}, check_data=False).resolved(),
     )

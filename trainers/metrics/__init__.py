@@ -1,21 +1,21 @@
 """Measuring a generator: feature backbones, cached real statistics, FID and KID.
 
-One job per module: ``frechet`` and ``kid`` are pure maths (no I/O), ``backbones`` the feature networks
-(a registry, :data:`BACKBONES`), ``weights`` where the Inception file comes from, ``real_stats`` the
-hash-keyed cache of real-image statistics, ``protocol`` the metric-name rule and the protocol identity,
-``evaluator`` the metric registry (:data:`METRICS`, kind -> score on features) and the metric object the
-training loop calls, ``ladder`` the disturbances that validate a backbone.
+One job per module: ``frechet``, ``kid`` and ``precision`` are pure maths (no I/O), ``backbones`` the
+feature networks, ``weights`` where the Inception file comes from, ``real_stats`` the hash-keyed cache of
+real-image statistics, ``protocol`` the metric-name rule and the protocol identity, ``evaluator`` the
+metric object the training loop calls (every registered kind on one feature pass), ``ladder`` the
+disturbances that validate a backbone. Both registries, :data:`METRICS` (kind -> factory, mode) and
+:data:`BACKBONES`, live in the torch-free ``trainers.registry`` so the spec can read them.
 """
 
 from trainers.metrics.backbones import (
-    BACKBONES,
     InceptionBackbone,
     RandBackbone,
     extract_features,
     fid_inception_net,
     load_backbone,
 )
-from trainers.metrics.evaluator import METRICS, FIDMetric, Sampler, build_metric
+from trainers.metrics.evaluator import FIDMetric, Sampler, build_metric
 from trainers.metrics.frechet import fid_from_features, frechet_distance
 from trainers.metrics.kid import kid
 from trainers.metrics.protocol import (
@@ -37,6 +37,7 @@ from trainers.metrics.weights import (
     FIDWeightsError,
     resolve_inception_weights,
 )
+from trainers.registry import BACKBONES, METRICS  # noqa: E402  (re-exported: the registries)
 
 __all__ = [
     "BACKBONES", "METRICS", "FIDMetric", "FIDWeightsError", "INCEPTION_FILE", "INCEPTION_HASH_PREFIX",

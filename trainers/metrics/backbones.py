@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainers.metrics.weights import inception_weights_id, load_inception_state
+from trainers.metrics.weights import file_hash, load_inception_state
 from trainers.pixels import to_float
+from trainers.registry import BACKBONES  # name -> Backbone(loader, weights): the one registry
 
 
 class RandBackbone(nn.Module):
@@ -147,17 +148,14 @@ class InceptionBackbone(nn.Module):
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
-def _load_inception(weights: str | os.PathLike[str] | None) -> InceptionBackbone:
+def load_inception(weights: str | os.PathLike[str] | None) -> InceptionBackbone:
     net = fid_inception_net()
     _, weights_id = load_inception_state(weights, net)
     return InceptionBackbone(net, weights_id=weights_id)
 
 
-# The backbone registry: name -> factory(weights). Adding a backbone is one class and one entry here.
-BACKBONES: dict[str, Callable[[str | os.PathLike[str] | None], nn.Module]] = {
-    "inception": _load_inception,
-    "rand": lambda weights: RandBackbone(),
-}
+def load_rand(weights: str | os.PathLike[str] | None) -> RandBackbone:
+    return RandBackbone()  # its weights come from a fixed seed: no file
 
 
 def check_backbone(name: str) -> None:
@@ -174,15 +172,15 @@ def load_backbone(name: str, weights: str | os.PathLike[str] | None = None, devi
     ``.name``, ``.dim`` and ``.weights_id`` (what the real-statistics cache key depends on).
     """
     check_backbone(name)
-    return BACKBONES[name](weights).to(device).eval()
+    return BACKBONES[name].load()(weights).to(device).eval()
 
 
 def weights_id(name: str, weights: str | os.PathLike[str] | None = None) -> str:
     """What identifies a backbone's weights (cache keys, protocols) without building the network when
-    avoidable: the Inception file's sha256 prefix, the rand net's seed/widths/weights digest."""
+    avoidable: a weights file's sha256 prefix (Inception), else the net's own id (rand: seeds, widths)."""
     check_backbone(name)
-    if name == "inception":
-        return inception_weights_id(weights)
+    if BACKBONES[name].weights:
+        return file_hash(BACKBONES[name].resolve_weights(weights))[:16]
     return load_backbone(name, weights).weights_id
 
 

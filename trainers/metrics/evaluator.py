@@ -26,12 +26,12 @@ from trainers.metrics.kid import KIDSide, kid_from_sides
 from trainers.metrics.protocol import metric_name
 from trainers.metrics.real_stats import RealStats, load_real_stats
 from trainers.pixels import quantize
+from trainers.registry import check_kind
 
 Sampler = Callable[[int], torch.Tensor]
 Score = Callable[[np.ndarray], float]  # fake features (samples, dim) -> metric value
 NOISE_DRAWS = 8  # bootstrap draws of the FID noise estimate (0: no estimate)
 NOISE_SEED = 0  # the bootstrap's resampling is fixed: the same features give the same estimate
-NOISE_KINDS = ("fid",)  # metrics with a noise estimate (KID's subsets already average its noise)
 
 
 def noise_name(name: str) -> str:
@@ -79,10 +79,9 @@ class KIDScore:
         return kid_from_sides(self._real, KIDSide(feats, m, self.subsets, seed=1))
 
 
-# The metric registry, keyed by the kind that opens a metric's protocol name (fid2k_rand, kid2k_rand), in
-# the spirit of stylegan2-ada's metric_main: kind -> factory(real stats) -> score(fake features). Adding a
-# metric is one new file with its factory and one entry here; its name follows :func:`metric_name`.
-METRICS: dict[str, Callable[[RealStats], Score]] = {"fid": FrechetScore, "kid": KIDScore}
+# The metric registry is trainers.registry.METRICS (kind -> MetricKind(factory, mode, noise)), keyed
+# by the kind that opens a metric's protocol name (fid2k_rand, prec2k_rand), as stylegan2-ada's
+# metric_main: a metric is one file with its factory (real stats -> score(fake features)) + one entry.
 
 
 class FIDMetric:
@@ -98,9 +97,7 @@ class FIDMetric:
             raise ValueError(f"real statistics were computed with backbone {stats.backbone!r}, "
                              f"not {backbone_module.name!r}")
         kinds = kinds if kinds is not None else (("fid", "kid") if kid else ("fid",))
-        unknown = [k for k in kinds if k not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metric {unknown[0]!r} (choose from {', '.join(METRICS)})")
+        entries = [check_kind(k) for k in kinds]
         self.stats = stats
         self.model = backbone_module.to(device).eval()
         self.samples = int(samples)
@@ -108,9 +105,9 @@ class FIDMetric:
         self.batch_size = int(batch_size)
         self.device = device
         self.names: tuple[str, ...] = tuple(metric_name(k, stats.backbone, self.samples) for k in kinds)
-        self._scores = {name: METRICS[k](stats) for name, k in zip(self.names, kinds, strict=True)}
+        self._scores = {name: e.load()(stats) for name, e in zip(self.names, entries, strict=True)}
         self.noise_draws = int(noise_draws)
-        self._noisy = {name for name, k in zip(self.names, kinds, strict=True) if k in NOISE_KINDS}
+        self._noisy = {name for name, e in zip(self.names, entries, strict=True) if e.noise}
 
     def features(self, sample: Sampler) -> np.ndarray:
         """Features (samples, dim) float32 of freshly drawn generator images, quantised to uint8 first."""
@@ -136,8 +133,10 @@ class FIDMetric:
 
 def build_metric(stats_path: str | os.PathLike[str], backbone: str, samples: int,
                  weights: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
-                 kid: bool = True, batch_size: int = 250, noise_draws: int = NOISE_DRAWS) -> FIDMetric:
-    """Load cached real statistics and the backbone, and return the metric a trial hands to the loop."""
+                 kid: bool = True, batch_size: int = 250, noise_draws: int = NOISE_DRAWS,
+                 kinds: tuple[str, ...] | None = None) -> FIDMetric:
+    """Load cached real statistics and the backbone, and return the metric a trial hands to the loop
+    (``kinds``: the registered metrics to compute, as the spec's ``metrics.kinds``)."""
     stats = load_real_stats(stats_path)
-    return FIDMetric(stats, load_backbone(backbone, weights, device), samples, kid=kid,
+    return FIDMetric(stats, load_backbone(backbone, weights, device), samples, kid=kid, kinds=kinds,
                      batch_size=batch_size, device=device, noise_draws=noise_draws)

@@ -77,10 +77,6 @@ def _file_hash_cached(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
-def inception_weights_id(weights: str | os.PathLike[str] | None = None) -> str:
-    """What identifies the Inception weights in cache keys and protocols: their sha256's first 16 hex."""
-    return file_hash(resolve_inception_weights(weights))[:16]
-
 
 def load_inception_state(weights: str | os.PathLike[str] | None, net: torch.nn.Module) -> tuple[Path, str]:
     """Load the resolved weights file into ``net`` (strict); returns (path, weights id).

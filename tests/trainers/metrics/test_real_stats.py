@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from trainers import metrics
+from trainers.registry import MetricKind
 
 real_stats_mod = importlib.import_module("trainers.metrics.real_stats")  # not the function
 
@@ -154,7 +155,7 @@ def test_metric_registry_adds_a_metric_with_one_entry(tmp_path: Path,
     def mean_gap(s: metrics.RealStats) -> object:
         return lambda feats: float(np.abs(feats.mean(0) - s.mu).sum())
 
-    monkeypatch.setitem(metrics.METRICS, "gap", mean_gap)
+    monkeypatch.setitem(metrics.METRICS, "gap", MetricKind(mean_gap))
     metric = metrics.FIDMetric(stats, metrics.load_backbone("rand"), samples=120, kinds=("fid", "gap"))
     assert metric.names == ("fid120_rand", "gap120_rand") and not metric.kid
     values = metric(lambda n: real[:n])
