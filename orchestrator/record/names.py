@@ -181,7 +181,7 @@ def _plain(value: Any) -> str:
 def metric_of(key: str) -> str:
     """The metric a record key is about: ``final_prec2k_rand``, ``best_fid1k_rand``, ``fid1k_rand_best``,
     ``final_fid1k_rand_std`` -> the bare protocol name (keys of no metric come back unchanged)."""
-    for prefix in (FINAL_PREFIX, BEST_PREFIX):
+    for prefix in (FINAL_PREFIX, BEST_PREFIX, "budget_", "last_"):  # report columns: budget_/last_<metric>
         key = key.removeprefix(prefix)
     for suffix in ("_std", "_draws", NOISE_SUFFIX, *(s for s in SIGNAL_SUFFIX.values() if s)):
         key = key.removesuffix(suffix)

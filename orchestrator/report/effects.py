@@ -135,9 +135,10 @@ def _value(distribution: Any, value: Any) -> Any:
     return int(value) if isinstance(distribution, IntDistribution) else float(value)
 
 
-def study_of(table: pd.DataFrame, sweep: Sweep, column: str, direction: str = "minimize") -> Any:
+def study_of(table: pd.DataFrame, sweep: Sweep, column: str) -> Any:
     """An Optuna study holding one finished trial per row with a finite `column` value, over the
-    params that vary, with the distributions the spec searched (trial number = table order).
+    params that vary, with the distributions the spec searched (trial number = table order); its
+    direction is the metric's mode (minimize FID, maximize precision).
 
     None when no row has a value or no param varies. Optuna's own tools (importance, its plots)
     then read the sweep as if Optuna had run it.
@@ -152,6 +153,7 @@ def study_of(table: pd.DataFrame, sweep: Sweep, column: str, direction: str = "m
         return None
     distributions = {p: _distribution(sweep, p, rows[p]) for p in params}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    direction = "minimize" if sign_of(column) > 0 else "maximize"
     study = optuna.create_study(direction=direction, study_name=sweep.name)
     for _, row in rows.iterrows():
         values = {p: _value(distributions[p], row[p]) for p in params}

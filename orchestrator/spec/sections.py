@@ -251,7 +251,8 @@ class MetricsSpec(Section):
 
 
 class SchedulerSpec(Section):
-    """Early stopping. ``metric`` is ``fid``/``kid`` or a full protocol name; lower is better."""
+    """Early stopping. ``metric`` is a registered kind (``fid``, ``kid``, ``prec``) or a full protocol name;
+    which way is better is the metric's (``trainers.registry``)."""
 
     # sha: synchronous successive halving over all trials (orchestrator.schedule.SuccessiveHalving),
     # the default because it met the decision target on real CelebA curves (README, Decisions)
