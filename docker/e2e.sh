@@ -168,7 +168,10 @@ if [[ "$storage_kind" == s3 ]]; then
   for kv in "${s3_env[@]}"; do submit_args+=(--env "$kv"); audit_env+=(-e "$kv"); done
   submit_args+=(--set "storage=$storage")
   compose run --rm -T "${audit_env[@]}" --entrypoint python gansweep -c \
-    'import pyarrow.fs as fs; fs.S3FileSystem(allow_bucket_creation=True).create_dir("gansweep"); print("bucket s3://gansweep created")'
+    'import pyarrow.fs as pafs
+fs, bucket = pafs.FileSystem.from_uri("s3://gansweep?allow_bucket_creation=true")  # reads AWS_ENDPOINT_URL
+fs.create_dir(bucket)
+print("bucket s3://gansweep created")'
 fi
 # The demo (4 trials, successive halving, 6 epochs for the best) with resume state every epoch, so a
 # lost node costs at most the epoch it was training.

@@ -366,9 +366,10 @@ def test_the_e2e_audit_tells_a_resume_from_checkpoint_from_a_restart_from_scratc
     resumed = _audit_module().resumed
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
 
-    def sweep(name: str, hosts_and_epochs: list[tuple[str, int]]) -> None:
+    def sweep(name: str, hosts_and_epochs: list[tuple[str, int]], restarts: int = 1) -> None:
         experiment = client.create_experiment(name, artifact_location=str(tmp_path / name))
-        client.create_run(experiment, tags={"gansweep.kind": "trial", "gansweep.trial_id": "abc_00001"})
+        client.create_run(experiment, tags={"gansweep.kind": "trial", "gansweep.trial_id": "abc_00001",
+                                            "gansweep.restarts": str(restarts)})
         folder = tmp_path / "runs" / name / "trainable_abc_00001_1_conv_dim=16"
         folder.mkdir(parents=True)
         lines = [{"hostname": h, "training_iteration": e, "timestamp": i} for i, (h, e) in
@@ -376,11 +377,11 @@ def test_the_e2e_audit_tells_a_resume_from_checkpoint_from_a_restart_from_scratc
         (folder / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
     storage = str(tmp_path / "runs")
-    sweep("from-checkpoint", [("lost", 1), ("lost", 2), ("other", 3), ("other", 4)])
+    sweep("from-checkpoint", [("other", 1), ("lost", 2), ("other", 3), ("other", 4)])
     assert resumed(client, "from-checkpoint", "lost", storage) == 0
-    assert "epoch 2 on the lost host lost, then epoch 3 on other" in capsys.readouterr().out
+    assert "epochs [1, 2, 3, 4] from hosts other, lost (lost)" in capsys.readouterr().out
     sweep("from-scratch", [("lost", 1), ("lost", 2), ("other", 1), ("other", 2)])
     assert resumed(client, "from-scratch", "lost", storage) == 1
-    assert "started again from epoch 1" in capsys.readouterr().out
-    sweep("never-lost", [("other", 1), ("other", 2)])
-    assert resumed(client, "never-lost", "lost", storage) == 1
+    assert "trained an epoch twice" in capsys.readouterr().out
+    sweep("never-restarted", [("other", 1), ("other", 2)], restarts=0)
+    assert resumed(client, "never-restarted", "lost", storage) == 1
