@@ -43,8 +43,9 @@ def test_one_at_a_time_distinct_seeds_signal_and_final_metric(tmp_path: Path) ->
     # the best two were re-measured on 256 samples
     client = store(tmp_path)
     for c in children:
-        assert {"fid128_rand", "fid128_rand_noise", "fid128_rand_best", "fid128_rand_best_noise"} <= set(
+        assert {"fid128_rand", "fid128_rand_noise", "best_fid128_rand", "fid128_rand_best_noise"} <= set(
             c.data.metrics)
+        assert "fid128_rand_best" not in c.data.metrics  # one "best" series per child (best_<metric>)
         steps = [[m.step for m in client.get_metric_history(c.info.run_id, k)]
                  for k in ("fid128_rand", "fid128_rand_noise")]
         assert steps[0] == steps[1] and all(

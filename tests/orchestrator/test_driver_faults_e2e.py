@@ -141,7 +141,9 @@ def test_a_killed_driver_leaves_no_ray_process_after_30_s_and_resume_finishes(tm
         tree = reaper.descendants(proc.pid)
         names = " | ".join(_cmdline(p) for p in tree)
         assert "raylet" in names and "DashboardAgent" in names and "ImplicitFunc" in names, names
-        workers = {p for p in tree if "ImplicitFunc" in _cmdline(p)}
+        # every process of the killed driver's Ray: a trial worker between tasks is not always titled
+        # ImplicitFunc, and anything any of them reported came before the kill
+        workers = set(tree)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         killed = time.monotonic()
