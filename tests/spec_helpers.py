@@ -48,3 +48,20 @@ def demo_with(tmp_path: Path, **changes: Any) -> Any:
     for dotted, value in changes.items():
         raw = with_value(dotted.replace("__", "."), value, raw)
     return load(write_spec(tmp_path, raw, "demo_copy.yaml"))
+
+
+def small_sweep(tmp_path: Path, scheduler: dict[str, Any], **sections: Any) -> Any:
+    """A parsed spec of a small synthetic sweep (8 epochs) with the given ``scheduler`` section;
+    ``sections`` replace or add whole sections (``metrics``, ``resources``...)."""
+    from orchestrator.spec import from_dict
+
+    values: dict[str, Any] = {
+        "name": "s",
+        "storage": str(tmp_path),
+        "data": {"source": "synthetic", "image_size": 32, "count": 64},
+        "train": {"epochs": 8, "batch_size": 16},
+        "metrics": {"backbone": "rand", "samples": 64},
+        "scheduler": scheduler,
+    }
+    values.update(sections)
+    return from_dict(values, check_data=False)

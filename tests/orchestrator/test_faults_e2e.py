@@ -15,33 +15,17 @@ from pathlib import Path
 import pytest
 from e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
 
+from orchestrator import reaper
+
 pytestmark = pytest.mark.slow
 
 EPOCHS = 6
 
 
-def _descendants(root: int) -> list[int]:
-    """Pids below `root` (the driver starts the local Ray cluster, so its workers are in here)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def _training_workers(driver: int) -> list[int]:
     """Ray worker processes of this sweep that are inside a trial's training call right now."""
     found = []
-    for pid in _descendants(driver):
+    for pid in reaper.descendants(driver):  # the driver starts the local Ray: its workers are below it
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, TrialScheduler
+from spec_helpers import small_sweep
 
 from orchestrator.schedule import (
     SIGNAL_STEP_KEY,
@@ -19,21 +20,11 @@ from orchestrator.schedule import (
     tuner_metric,
 )
 from orchestrator.schedulers import build_scheduler, decision_steps, eval_steps
-from orchestrator.spec import from_dict
 
 
 def _spec(tmp_path: Path, **scheduler: Any) -> Any:
-    return from_dict(
-        {
-            "name": "s",
-            "storage": str(tmp_path),
-            "data": {"source": "synthetic", "image_size": 32, "count": 64},
-            "train": {"epochs": 8, "batch_size": 16},
-            "metrics": {"backbone": "rand", "samples": 64, **scheduler.pop("metrics", {})},
-            "scheduler": scheduler,
-        },
-        check_data=False,
-    )
+    metrics = {"backbone": "rand", "samples": 64, **scheduler.pop("metrics", {})}
+    return small_sweep(tmp_path, scheduler, metrics=metrics)
 
 
 class _Trial:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from ray.tune.schedulers import MedianStoppingRule
+from spec_helpers import small_sweep
 
 from orchestrator.record.names import SIGNAL_STEP_KEY
 from orchestrator.schedulers import (
@@ -21,23 +22,11 @@ from orchestrator.schedulers import (
     scheduler_label,
     searcher_limit,
 )
-from orchestrator.spec import from_dict
 from orchestrator.spec.sections import SchedulerSpec
 
 
 def _spec(tmp_path: Path, **scheduler: Any) -> Any:
-    return from_dict(
-        {
-            "name": "s",
-            "storage": str(tmp_path),
-            "data": {"source": "synthetic", "image_size": 32, "count": 64},
-            "train": {"epochs": 8, "batch_size": 16},
-            "metrics": {"backbone": "rand", "samples": 64},
-            "resources": {"max_concurrent": 3},
-            "scheduler": scheduler,
-        },
-        check_data=False,
-    )
+    return small_sweep(tmp_path, scheduler, resources={"max_concurrent": 3})
 
 
 def test_the_spec_accepts_exactly_the_registered_schedulers(tmp_path: Path) -> None:
