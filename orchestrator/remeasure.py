@@ -110,12 +110,13 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
             model, cfg = load_generator(client, run.info.run_id)
             values = tuple(float(metric(seeded_sampler(model, cfg.z_dim, device, FINAL_NOISE_SEED + d))[name])
                            for d in range(spec.metrics.final_draws))
-            _log_draws(client, run.info.run_id, key, values)
+            _log_measurement(client, run.info.run_id, key, uncertainty.Measured(trial, values))
+            logged.add(run.info.run_id)
         elif key in run.data.metrics:
             logged.add(run.info.run_id)
         measured[run.info.run_id] = uncertainty.Measured(trial, values)
     client.set_tag(parent_run_id, names.TAG_FINAL_METRIC, key)
-    # mean +/- std per trial (not again for those logged before a kill), the verdict on the parent
+    # the mean of a run whose draws a killed driver recorded but not its mean, and the verdict
     uncertainty.record(client, parent_run_id, key, measured, logged=logged)
     return {run_id: m.mean for run_id, m in measured.items()}
 
@@ -123,7 +124,7 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
 def _recorded_draws(client: MlflowClient, run: Any, key: str, draws: int) -> tuple[float, ...] | None:
     """The draws a killed driver already measured for this run (``--resume`` measures nothing twice).
 
-    All ``draws`` of ``<key>_draws`` (logged in one batch before the mean): reused; a run re-measured
+    All ``draws`` of ``<key>_draws`` (logged in one batch with the mean): reused; a run re-measured
     before draws were recorded carries only the mean: that one value; otherwise None (measure).
     """
     draws_key = names.draws_key(key)
@@ -136,9 +137,14 @@ def _recorded_draws(client: MlflowClient, run: Any, key: str, draws: int) -> tup
     return None
 
 
-def _log_draws(client: MlflowClient, run_id: str, key: str, values: tuple[float, ...]) -> None:
-    """Every draw in one batch (step = draw index): all of them are on record, or none."""
+def _log_measurement(client: MlflowClient, run_id: str, key: str, measured: uncertainty.Measured) -> None:
+    """A trial's draws (step = draw index), their mean and std in one batch, as soon as it is measured:
+    all of them are on record or none, and a kill before the next trial loses nothing measured."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(names.draws_key(key), v, now, d) for d, v in enumerate(values)])
+    metrics = [Metric(names.draws_key(key), v, now, d) for d, v in enumerate(measured.values)]
+    metrics.append(Metric(key, measured.mean, now, 0))
+    if math.isfinite(measured.std):
+        metrics.append(Metric(names.std_key(key), measured.std, now, 0))
+    client.log_batch(run_id, metrics=metrics)
