@@ -69,11 +69,6 @@ def init_ray(address: str | None, verbose: bool, num_cpus: int | None = None) ->
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    # Tune's experiment snapshot (what --resume restores, including each trial's latest checkpoint) is
-    # written at most every 10 s by default: a driver killed within 10 s of a trial's checkpoint
-    # restored that trial without it, from epoch 1 (seen in the driver-kill e2e). A sweep's snapshot
-    # is a few KB per trial, so every second costs nothing and bounds that window to 1 s.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     if not verbose:  # the legacy reporter honours verbose=0; the new one still prints banners
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     kwargs: dict[str, Any] = {

@@ -164,8 +164,12 @@ def test_a_killed_driver_leaves_no_ray_process_after_30_s_and_resume_finishes(tm
     _audit(client, "driverkill", "final_fid512_rand")
     restarted = _first_results_after(tmp_path, "driverkill", workers)
     print(f"[driver SIGKILL] epochs logged before the kill {before}; resume restarted at {restarted}")
+    # Each trial restarts right after a checkpoint (every 2 epochs): at 3 or 5, or at 1 when Tune's
+    # experiment snapshot (written at most every 10 s) predates the trial's first checkpoint; never
+    # past what was logged. MLflow's record has no duplicate either way (_audit above).
     for trial_id, first in restarted.items():
-        assert first in (3, 5) and first <= len(before[trial_id]) + 1, "from the checkpoint of epoch 2 or 4"
+        assert first in (1, 3, 5) and first <= len(before[trial_id]) + 1, "right after a checkpoint"
+    assert any(first > 1 for first in restarted.values()), "at least one trial resumed from a checkpoint"
 
 
 def test_a_kill_during_the_remeasurement_then_resume_logs_each_final_once(tmp_path: Path) -> None:
