@@ -77,12 +77,9 @@ def audit(client: MlflowClient, sweep: str, trials: int) -> int:
             problems.append(f"trial {tags.get(TRIAL)}: epoch steps {logged} are not 1..n, each once")
     if restarted == 0:
         problems.append(f"no trial carries {RESTARTS}: the lost node's trial was not restarted")
-    for problem in problems:
-        print(f"AUDIT FAIL: {problem}")
-    if not problems:
-        print(f"AUDIT OK: 1 sweep run FINISHED, {len(children)} trial runs FINISHED (no duplicates), "
-              f"epoch steps contiguous, {restarted} trial(s) restarted after the lost node ({RESTARTS})")
-    return 1 if problems else 0
+    return _verdict(problems, f"1 sweep run FINISHED, {len(children)} trial runs FINISHED (no duplicates), "
+                    f"epoch steps contiguous, {restarted} trial(s) restarted after the lost node "
+                    f"({RESTARTS})")
 
 
 def results(storage: str, sweep: str, trial_id: str) -> list[dict]:
@@ -121,11 +118,16 @@ def resumed(client: MlflowClient, sweep: str, lost_host: str, storage: str) -> i
                             "not resumed from a checkpoint")
     if seen == 0:
         problems.append(f"no restarted trial to check in {storage}")
+    return _verdict(problems, f"{seen} restarted trial(s) resumed from their checkpoints in {storage} "
+                    "(each epoch reported once)")
+
+
+def _verdict(problems: list[str], ok: str) -> int:
+    """Print each problem (AUDIT FAIL) or the one OK line; the exit code the script returns."""
     for problem in problems:
         print(f"AUDIT FAIL: {problem}")
     if not problems:
-        print(f"AUDIT OK: {seen} restarted trial(s) resumed from their checkpoints in {storage} "
-              "(each epoch reported once)")
+        print(f"AUDIT OK: {ok}")
     return 1 if problems else 0
 
 

@@ -47,15 +47,21 @@ def _child(client: Any, experiment_id: str, parent: str, metric: str, best: floa
     return run_id
 
 
-def test_top_k_get_a_final_metric_from_their_best_generator(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, final_samples=200, final_top_k=2)
-    assert final_samples(spec, 300) == 200
-    assert final_samples(_spec(tmp_path), 300) == 300  # default: min(10000, dataset size)
+def _sweep_store(spec: Any, tmp_path: Path) -> tuple[Path, Any, str, str]:
+    """300 synthetic faces on disk and the spec's store with one sweep (parent) run."""
     data = tmp_path / "faces.npy"
     np.save(data, synthetic_faces(300, 32, seed=0))
     client = client_for(spec.tracking_uri)
     experiment_id = ensure_experiment(client, spec.experiment, spec.tracking_uri)
     parent = client.create_run(experiment_id, tags={names.TAG_KIND: "sweep"}).info.run_id
+    return data, client, experiment_id, parent
+
+
+def test_top_k_get_a_final_metric_from_their_best_generator(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, final_samples=200, final_top_k=2)
+    assert final_samples(spec, 300) == 200
+    assert final_samples(_spec(tmp_path), 300) == 300  # default: min(10000, dataset size)
+    data, client, experiment_id, parent = _sweep_store(spec, tmp_path)
     metric = spec.asha_metric
     runs = {best: _child(client, experiment_id, parent, metric, best, seed, tmp_path)
             for seed, best in enumerate([0.9, 0.3, math.inf, 0.5])}
@@ -86,11 +92,7 @@ def test_a_second_pass_measures_only_the_trials_without_a_final_value(tmp_path: 
     """A driver killed during the re-measurement, then `--resume`: the trial measured before the
     kill keeps its one value, the others get theirs, no step is logged twice."""
     spec = _spec(tmp_path, final_samples=200, final_top_k=2)
-    data = tmp_path / "faces.npy"
-    np.save(data, synthetic_faces(300, 32, seed=0))
-    client = client_for(spec.tracking_uri)
-    experiment_id = ensure_experiment(client, spec.experiment, spec.tracking_uri)
-    parent = client.create_run(experiment_id, tags={names.TAG_KIND: "sweep"}).info.run_id
+    data, client, experiment_id, parent = _sweep_store(spec, tmp_path)
     metric = spec.asha_metric
     first, second = (_child(client, experiment_id, parent, metric, best, seed, tmp_path)
                      for seed, best in enumerate([0.3, 0.5]))
