@@ -46,7 +46,7 @@ def busiest_slot_compute(storage: Path) -> float:
 
 def one_run(spec_path: Path, extra: list[str]) -> float:
     """One cold-cache `gansweep run`; prints its breakdown and returns its wall time."""
-    from orchestrator.spec import load
+    from orchestrator.sweep_spec import load
 
     with tempfile.TemporaryDirectory(prefix="gansweep-bench-") as tmp:
         overrides = [f"storage={tmp}/runs", *extra]

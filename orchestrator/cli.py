@@ -43,7 +43,7 @@ def main() -> None:
 
 
 def _load(spec_path: Path, overrides: tuple[str, ...], check_data: bool = True) -> Any:
-    from orchestrator.spec import load, parse_overrides
+    from orchestrator.sweep_spec import load, parse_overrides
 
     return load(spec_path, overrides=parse_overrides(overrides) or None, check_data=check_data)
 
@@ -60,7 +60,7 @@ def _print_plan(spec: Any, as_json: bool = False) -> None:
 
 def _load_listing_errors(spec: Path, overrides: tuple[str, ...], check_data: bool) -> Any:
     """`_load`, but every problem of the spec is printed (one line each) before exit 2."""
-    from orchestrator.spec import SpecError
+    from orchestrator.sweep_spec import SpecError
 
     try:
         return _load(spec, overrides, check_data=check_data)

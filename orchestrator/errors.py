@@ -26,7 +26,7 @@ class UserError(Exception):
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that mean "the user can fix this" (imported lazily: keeps --help fast)."""
-    from orchestrator.spec import SpecError
+    from orchestrator.sweep_spec import SpecError
     from orchestrator.tune import SweepError
     from orchestrator.writable import NotWritableError
     from trainers.data import DataError

@@ -26,7 +26,7 @@ from orchestrator.schedule import tuner_metric
 from orchestrator.schedulers import searcher_limit
 
 if TYPE_CHECKING:  # annotations only: at run time the spec imports this module's registry (via space)
-    from orchestrator.spec import SweepSpec
+    from orchestrator.sweep_spec import SweepSpec
 
 
 def startup_trials(spec: SweepSpec) -> int:

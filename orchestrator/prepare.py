@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.schedulers import decision_steps
-from orchestrator.spec import SweepSpec
+from orchestrator.sweep_spec import SweepSpec
 from orchestrator.trial import TrialInputs
 from trainers import data as data_mod
 from trainers import metrics

@@ -28,7 +28,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator import uncertainty
 from orchestrator.record import names
 from orchestrator.report.generators import load_generator
-from orchestrator.spec import SweepSpec
+from orchestrator.sweep_spec import SweepSpec
 from trainers import metrics
 from trainers.loop import resolve_device
 from trainers.metric_names import parse_metric_name

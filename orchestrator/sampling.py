@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from orchestrator.spec import SweepSpec
+    from orchestrator.sweep_spec import SweepSpec
 
 SEED_KEY = "seed"
 SEED_HIGH = 2**31 - 1

@@ -24,8 +24,8 @@ from orchestrator.rungs import sha_rungs
 if TYPE_CHECKING:
     from ray.tune.schedulers import TrialScheduler
 
-    from orchestrator.spec import SweepSpec
-    from orchestrator.spec.sections import SchedulerSpec
+    from orchestrator.sweep_spec import SweepSpec
+    from orchestrator.sweep_spec.sections import SchedulerSpec
 
 
 # ------------------------------------------------------------------------ milestones (pure maths)

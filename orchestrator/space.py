@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.sampling import SEED_HIGH, SEED_KEY, tune_domain
 
 if TYPE_CHECKING:
-    from orchestrator.spec import SweepSpec
+    from orchestrator.sweep_spec import SweepSpec
 
 Built = tuple[dict[str, Any], Any, int]  # (param_space, search_alg, num_samples for TuneConfig)
 

@@ -32,8 +32,8 @@ from orchestrator.remeasure import final_samples, remeasure_top
 from orchestrator.schedule import tuner_metric
 from orchestrator.schedulers import build_scheduler, ray_cpus, searcher_limit
 from orchestrator.space import build_search
-from orchestrator.spec import SweepSpec
 from orchestrator.storage import SWEEP_STATE_FILE, SweepFolder
+from orchestrator.sweep_spec import SweepSpec
 from orchestrator.trial import run_trial
 from orchestrator.writable import NotWritableError, check_sweep_locations
 

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from orchestrator.spec import SweepSpec
-from orchestrator.spec.sweep import URI_RE
+from orchestrator.sweep_spec import SweepSpec
+from orchestrator.sweep_spec.sweep import URI_RE
 
 
 class NotWritableError(RuntimeError):

@@ -1,4 +1,4 @@
-"""Helpers shared by the spec tests (tests/orchestrator/spec/)."""
+"""Helpers shared by the spec tests (tests/orchestrator/sweep_spec/)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def write_spec(tmp_path: Path, content: str | dict[str, Any], name: str = "bad_s
 
 def demo_with(tmp_path: Path, **changes: Any) -> Any:
     """The demo spec with ``section__field=value`` changes, loaded from a copy."""
-    from orchestrator.spec import load
+    from orchestrator.sweep_spec import load
 
     raw = yaml.safe_load((REPO / "search_spaces" / "demo.yaml").read_text())
     for dotted, value in changes.items():
@@ -53,7 +53,7 @@ def demo_with(tmp_path: Path, **changes: Any) -> Any:
 def small_sweep(tmp_path: Path, scheduler: dict[str, Any], **sections: Any) -> Any:
     """A parsed spec of a small synthetic sweep (8 epochs) with the given ``scheduler`` section;
     ``sections`` replace or add whole sections (``metrics``, ``resources``...)."""
-    from orchestrator.spec import from_dict
+    from orchestrator.sweep_spec import from_dict
 
     values: dict[str, Any] = {
         "name": "s",

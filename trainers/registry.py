@@ -1,6 +1,6 @@
 """The metric and backbone registries: one entry per metric kind and per feature backbone.
 
-Why a separate module: the spec (``orchestrator.spec``), the reports and the CLI need to know which
+Why a separate module: the spec (``orchestrator.sweep_spec``), the reports and the CLI need to know which
 metrics and backbones exist and whether a metric is better low or high, without importing torch
 (seconds per process). So an entry names its implementation as ``"module:attribute"`` and it is
 imported only when a trial builds the metric or loads the backbone (``trainers.metrics``), in the

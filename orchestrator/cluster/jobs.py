@@ -45,7 +45,7 @@ from orchestrator.record import names
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
-    from orchestrator.spec import SweepSpec
+    from orchestrator.sweep_spec import SweepSpec
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 # Cluster-side defaults for a spec that leaves them open (see `driver_entrypoint`).
@@ -61,7 +61,7 @@ def validate_for_cluster(spec_path: Path, overrides: Mapping[str, str]) -> tuple
     (`check_data=False`; the driver checks them again on the cluster), and a note names each one
     missing here. Every other mistake is a SpecError, exit 2, with nothing submitted.
     """
-    from orchestrator.spec import load
+    from orchestrator.sweep_spec import load
 
     spec = load(spec_path, overrides=dict(overrides) or None, check_data=False)
     files = {"data.path": spec.data.path, "metrics.weights": spec.metrics.weights}
@@ -239,7 +239,7 @@ def submit(
     no_follow: bool,
 ) -> None:
     """Run the sweep SPEC on a Ray cluster, as a Ray Job whose driver is `gansweep run --address auto`."""
-    from orchestrator.spec.loading import parse_overrides, parse_pairs  # here: the spec loads pydantic
+    from orchestrator.sweep_spec.loading import parse_overrides, parse_pairs  # here: the spec loads pydantic
 
     pairs = parse_overrides(overrides)
     env_vars = parse_pairs(env, "--env", "NAME=VALUE", "GANSWEEP_CACHE_DIR=/shared/cache")

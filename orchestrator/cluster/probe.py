@@ -27,7 +27,7 @@ from orchestrator.schedulers import is_pausing
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
-    from orchestrator.spec import SweepSpec
+    from orchestrator.sweep_spec import SweepSpec
 
 DEFAULT_DASHBOARD = "http://127.0.0.1:8265"
 CONNECT_TIMEOUT_S = 5.0

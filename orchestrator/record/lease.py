@@ -30,8 +30,8 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-TAG_OWNER = "gansweep.lease.owner"
-TAG_HEARTBEAT = "gansweep.lease.heartbeat"
+from orchestrator.record.names import TAG_LEASE_HEARTBEAT, TAG_LEASE_OWNER
+
 INTERVAL_S = float(os.environ.get("GANSWEEP_LEASE_INTERVAL_S", "30"))
 TIMEOUT_S = float(os.environ.get("GANSWEEP_LEASE_TIMEOUT_S", "180"))  # 6 missed heartbeats
 SETTLE_S = 2.0  # between writing the owner and reading it back (>> one tag write)
@@ -99,10 +99,10 @@ class SweepLease:
     def _holder(self) -> tuple[dict[str, Any] | None, float | None]:
         tags = self.client.get_run(self.run_id).data.tags
         try:
-            owner = json.loads(tags[TAG_OWNER]) if tags.get(TAG_OWNER) else None
+            owner = json.loads(tags[TAG_LEASE_OWNER]) if tags.get(TAG_LEASE_OWNER) else None
         except ValueError:
             owner = None
-        beat = tags.get(TAG_HEARTBEAT)
+        beat = tags.get(TAG_LEASE_HEARTBEAT)
         return owner, (float(beat) if beat else None)
 
     def _refuse_if_held(self) -> None:
@@ -133,13 +133,13 @@ class SweepLease:
         return self
 
     def _write(self) -> None:
-        self.client.set_tag(self.run_id, TAG_OWNER, json.dumps(self.owner, sort_keys=True))
-        self.client.set_tag(self.run_id, TAG_HEARTBEAT, f"{time.time():.0f}")
+        self.client.set_tag(self.run_id, TAG_LEASE_OWNER, json.dumps(self.owner, sort_keys=True))
+        self.client.set_tag(self.run_id, TAG_LEASE_HEARTBEAT, f"{time.time():.0f}")
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.client.set_tag(self.run_id, TAG_HEARTBEAT, f"{time.time():.0f}")
+                self.client.set_tag(self.run_id, TAG_LEASE_HEARTBEAT, f"{time.time():.0f}")
             except MlflowException:  # a store hiccup: the next beat tries again, well within timeout_s
                 continue
 
@@ -151,7 +151,7 @@ class SweepLease:
         try:
             owner, _ = self._holder()
             if owner is not None and owner.get("token") == self.owner["token"]:
-                self.client.delete_tag(self.run_id, TAG_OWNER)
-                self.client.delete_tag(self.run_id, TAG_HEARTBEAT)
+                self.client.delete_tag(self.run_id, TAG_LEASE_OWNER)
+                self.client.delete_tag(self.run_id, TAG_LEASE_HEARTBEAT)
         except MlflowException:
             pass  # left behind, it goes stale (or, on this machine, is seen as gone) by itself

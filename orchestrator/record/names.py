@@ -27,6 +27,8 @@ TAG_PROTOCOL = "gansweep.protocol"  # the protocol dict as JSON
 TAG_BEST_RUN = "gansweep.best_run_id"  # on the parent: the child run holding the sweep's best
 TAG_BEST_TRIAL = "gansweep.best_trial_id"
 TAG_BEST_EPOCH = "gansweep.best_epoch"
+TAG_LEASE_OWNER = "gansweep.lease.owner"  # on the parent: the driver that holds the sweep (record/lease.py)
+TAG_LEASE_HEARTBEAT = "gansweep.lease.heartbeat"  # on the parent: that driver's last heartbeat (unix s)
 TAG_FINAL_METRIC = "gansweep.final_metric"  # on the parent: the `final_key` of the re-measured metric
 
 # MLflow's own tags: the UI shows them in its Source/Version columns and the run page.

@@ -5,7 +5,7 @@ carries what every trial shares: the resolved spec (params + artifact), MLflow's
 (git commit, entry point), the dataset as an MLflow input with its fingerprint as digest, a grid of
 real training images to hold the samples against, the measurement protocol, and, as trials
 report, the sweep's best value and which run holds it. The tracking-URI default rule lives in
-the spec package (`orchestrator.spec.default_tracking_uri`); this module only uses the URI.
+the spec package (`orchestrator.sweep_spec.default_tracking_uri`); this module only uses the URI.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from mlflow.tracking.context.registry import resolve_tags
 
 from orchestrator.record import names
 from orchestrator.record.sqlite import sqlite_path
-from orchestrator.spec import SweepSpec, default_tracking_uri
+from orchestrator.sweep_spec import SweepSpec, default_tracking_uri
 
 REAL_GRID_IMAGES = 64
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]

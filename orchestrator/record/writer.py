@@ -33,7 +33,7 @@ from orchestrator.record import names
 from orchestrator.record.store import client_for, dataset_input, source_tags
 from orchestrator.schedule import SIGNAL_STEP_KEY, signal_key
 from orchestrator.schedulers import scheduler_label
-from orchestrator.spec import SweepSpec
+from orchestrator.sweep_spec import SweepSpec
 
 
 def trial_error(trial: Any) -> str:

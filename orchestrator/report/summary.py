@@ -14,7 +14,7 @@ from orchestrator.report.records import find_sweep
 from orchestrator.report.render import cell
 
 if TYPE_CHECKING:
-    from orchestrator.spec import SweepSpec
+    from orchestrator.sweep_spec import SweepSpec
     from orchestrator.tune import SweepResult
 
 

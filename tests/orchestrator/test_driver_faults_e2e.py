@@ -25,7 +25,7 @@ from e2e_helpers import GANSWEEP, run_cli, sweep_runs, tiny_spec
 from mlflow.tracking import MlflowClient
 
 from orchestrator import reaper
-from orchestrator.record.lease import TAG_HEARTBEAT, TAG_OWNER
+from orchestrator.record.names import TAG_LEASE_HEARTBEAT, TAG_LEASE_OWNER
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +107,7 @@ def _audit(client: MlflowClient, name: str, final_key: str | None = None) -> dic
     once each, each re-measured trial one `final_` value. Returns {trial_id: d_loss steps}."""
     parent, children = sweep_runs(client, name)
     assert parent.info.status == "FINISHED", parent.info.status
-    assert TAG_OWNER not in parent.data.tags and TAG_HEARTBEAT not in parent.data.tags, "lease released"
+    assert not {TAG_LEASE_OWNER, TAG_LEASE_HEARTBEAT} & set(parent.data.tags), "lease released"
     assert len(children) == 2
     out = {}
     for child in children:
@@ -238,7 +238,7 @@ def test_a_second_resume_driver_on_an_mlflow_server_is_refused_naming_the_first(
 
         def owner() -> dict[str, Any]:
             parent, _ = sweep_runs(client, "twodrivers")
-            return json.loads(parent.data.tags.get(TAG_OWNER, "{}"))
+            return json.loads(parent.data.tags.get(TAG_LEASE_OWNER, "{}"))
 
         _wait(resumed, lambda: owner().get("pid") == resumed.pid, "the resumed driver's lease")
         held = owner()

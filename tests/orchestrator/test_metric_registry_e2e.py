@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from e2e_helpers import run_cli, store, sweep_runs, tiny_spec
 
-from orchestrator.spec import load
+from orchestrator.sweep_spec import load
 
 pytestmark = pytest.mark.slow
 

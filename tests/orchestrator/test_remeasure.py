@@ -12,7 +12,7 @@ import torch
 from orchestrator.record import names
 from orchestrator.record.store import client_for, ensure_experiment
 from orchestrator.remeasure import final_samples, remeasure_top, top_trials
-from orchestrator.spec import from_dict
+from orchestrator.sweep_spec import from_dict
 from trainers.config import TrainConfig
 from trainers.data import synthetic_faces
 from trainers.models import build_generator

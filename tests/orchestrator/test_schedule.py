@@ -184,7 +184,7 @@ def test_successive_halving_keeps_the_best_third_whatever_the_arrival_order() ->
 
 def test_planned_reports_of_successive_halving(tmp_path: Path) -> None:
     from orchestrator.schedulers import planned_reports
-    from orchestrator.spec import load
+    from orchestrator.sweep_spec import load
 
     path = Path(__file__).resolve().parents[2] / "search_spaces" / "celeba32_cpu.yaml"
     spec = load(path, check_data=False)

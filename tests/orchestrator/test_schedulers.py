@@ -22,7 +22,7 @@ from orchestrator.schedulers import (
     scheduler_label,
     searcher_limit,
 )
-from orchestrator.spec.sections import SchedulerSpec
+from orchestrator.sweep_spec.sections import SchedulerSpec
 
 
 def _spec(tmp_path: Path, **scheduler: Any) -> Any:

@@ -18,7 +18,7 @@ from orchestrator.optuna_search import SweepOptuna, startup_trials
 from orchestrator.sampling import grid_points, trial_seed, tune_domain
 from orchestrator.schedule import diverged_scalars
 from orchestrator.space import build_search
-from orchestrator.spec import from_dict
+from orchestrator.sweep_spec import from_dict
 
 
 def _spec(algorithm: str, tmp_path: Path, num_samples: int = 3, scheduler: str = "asha", **extra: Any) -> Any:
@@ -171,7 +171,7 @@ def test_the_spec_accepts_exactly_the_registered_algorithms() -> None:
     import typing
 
     from orchestrator.space import ALGORITHMS
-    from orchestrator.spec.params import SearchSpec
+    from orchestrator.sweep_spec.params import SearchSpec
 
     accepted = typing.get_args(SearchSpec.model_fields["algorithm"].annotation)
     assert accepted == tuple(ALGORITHMS)
@@ -185,7 +185,7 @@ def test_an_algorithm_limited_to_some_kinds_refuses_the_others(
     import dataclasses
 
     from orchestrator.space import ALGORITHMS
-    from orchestrator.spec import SpecError
+    from orchestrator.sweep_spec import SpecError
 
     monkeypatch.setitem(ALGORITHMS, "random", dataclasses.replace(ALGORITHMS["random"], kinds=("choice",)))
     with pytest.raises(SpecError, match=r"search\.params\.lr\.loguniform.*algorithm random takes only choice "

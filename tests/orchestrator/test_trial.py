@@ -19,7 +19,7 @@ from ray import tune
 
 from orchestrator import trial
 from orchestrator.schedulers import decision_steps
-from orchestrator.spec import from_dict
+from orchestrator.sweep_spec import from_dict
 from trainers.config import TrainConfig
 from trainers.loop import train
 from trainers.models import build_generator

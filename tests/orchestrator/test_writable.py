@@ -15,8 +15,8 @@ from e2e_helpers import store, sweep_runs, tiny_spec
 
 from orchestrator import tune as tune_mod
 from orchestrator.cli import main
-from orchestrator.record.lease import TAG_OWNER
-from orchestrator.spec import load
+from orchestrator.record.names import TAG_LEASE_OWNER
+from orchestrator.sweep_spec import load
 from orchestrator.writable import NotWritableError, check_sweep_locations, check_writable, local_path
 
 
@@ -90,4 +90,4 @@ def test_a_start_up_failure_after_the_parent_exists_marks_it_failed(tmp_path: Pa
         tune_mod.run(spec, progress=False, live=False)
     parent, children = sweep_runs(store(tmp_path), "startfail")
     assert parent.info.status == "FAILED" and children == []
-    assert TAG_OWNER not in parent.data.tags, "the lease went with the driver"
+    assert TAG_LEASE_OWNER not in parent.data.tags, "the lease went with the driver"

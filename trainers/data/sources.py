@@ -1,6 +1,6 @@
 """Where images come from: the ``data:`` config, and listing a folder, a zip or a CelebA layout.
 
-Listing is cheap (no decoding), so ``orchestrator.spec`` uses it at load time to refuse an empty or
+Listing is cheap (no decoding), so ``orchestrator.sweep_spec`` uses it at load time to refuse an empty or
 wrong source, and ``trainers.data.store`` hashes the listing's manifest (names, sizes, mtimes or CRCs,
 never the absolute path) into the dataset fingerprint.
 
@@ -72,7 +72,7 @@ def is_image(name: str) -> bool:
 def list_images(cfg: DataConfig) -> list[str]:
     """The image names ``prepare`` would read from a folder/zip/CelebA source, nothing decoded.
 
-    ``orchestrator.spec`` calls it at load time so that an empty or wrong source, or a batch larger
+    ``orchestrator.sweep_spec`` calls it at load time so that an empty or wrong source, or a batch larger
     than the dataset, is refused before any trial starts; raises ``DataError`` (one line) like ``prepare``.
     """
     return list(open_source(cfg).names)

@@ -201,7 +201,7 @@ def test_cluster_with_ray_token_auth_needs_the_token(
 
 
 def test_check_resources_needs_one_node_that_fits_a_trial(tiny_spec: Path) -> None:
-    from orchestrator.spec import load
+    from orchestrator.sweep_spec import load
 
     def spec(**values: Any) -> Any:
         return load(tiny_spec, overrides={f"resources.{k}": str(v) for k, v in values.items()})
@@ -220,7 +220,7 @@ def test_a_pausing_scheduler_on_a_cluster_with_room_for_more_than_max_concurrent
     tiny_spec: Path,
 ) -> None:
     """Issue 19: under sha the cluster's CPUs are the only cap; 3 slots for max_concurrent 2 ran 3 at once."""
-    from orchestrator.spec import load
+    from orchestrator.sweep_spec import load
 
     def spec(**values: Any) -> Any:
         return load(tiny_spec, overrides={k: str(v) for k, v in values.items()})

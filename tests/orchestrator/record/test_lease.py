@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.record.lease import TAG_HEARTBEAT, TAG_OWNER, LeaseError, SweepLease
+from orchestrator.record.lease import LeaseError, SweepLease
+from orchestrator.record.names import TAG_LEASE_HEARTBEAT, TAG_LEASE_OWNER
 
 HOLD = """
 import sys, time
@@ -49,11 +50,12 @@ def test_a_live_driver_refuses_a_second_one_naming_host_pid_and_since(parent: tu
     client, uri, run_id = parent
     first = _holder(uri, run_id)
     try:
-        owner = json.loads(client.get_run(run_id).data.tags[TAG_OWNER])
+        owner = json.loads(client.get_run(run_id).data.tags[TAG_LEASE_OWNER])
         assert owner["pid"] == first.pid
-        beat = float(client.get_run(run_id).data.tags[TAG_HEARTBEAT])
+        beat = float(client.get_run(run_id).data.tags[TAG_LEASE_HEARTBEAT])
         time.sleep(1.6)
-        assert float(client.get_run(run_id).data.tags[TAG_HEARTBEAT]) > beat, "the heartbeat is refreshed"
+        beat_now = float(client.get_run(run_id).data.tags[TAG_LEASE_HEARTBEAT])
+        assert beat_now > beat, "the heartbeat is refreshed"
         with pytest.raises(LeaseError) as err:
             SweepLease(client, run_id, "lease", settle_s=0.1).acquire()
         message = str(err.value)
@@ -64,9 +66,9 @@ def test_a_live_driver_refuses_a_second_one_naming_host_pid_and_since(parent: tu
         first.send_signal(signal.SIGKILL)
         first.wait()
         lease = SweepLease(client, run_id, "lease", settle_s=0.1).acquire()
-        assert json.loads(client.get_run(run_id).data.tags[TAG_OWNER])["token"] == lease.owner["token"]
+        assert json.loads(client.get_run(run_id).data.tags[TAG_LEASE_OWNER])["token"] == lease.owner["token"]
         lease.release()
-        assert TAG_OWNER not in client.get_run(run_id).data.tags
+        assert TAG_LEASE_OWNER not in client.get_run(run_id).data.tags
     finally:
         if first.poll() is None:
             first.kill()
@@ -76,8 +78,8 @@ def test_a_live_driver_refuses_a_second_one_naming_host_pid_and_since(parent: tu
 def test_a_silent_driver_on_another_machine_is_taken_over_only_after_the_timeout(parent: tuple) -> None:
     client, _, run_id = parent
     elsewhere = {"host": "node-7", "pid": 4242, "since": "2026-01-01 00:00:00 UTC", "token": "other"}
-    client.set_tag(run_id, TAG_OWNER, json.dumps(elsewhere))
-    client.set_tag(run_id, TAG_HEARTBEAT, f"{time.time() - 60:.0f}")
+    client.set_tag(run_id, TAG_LEASE_OWNER, json.dumps(elsewhere))
+    client.set_tag(run_id, TAG_LEASE_HEARTBEAT, f"{time.time() - 60:.0f}")
     with pytest.raises(LeaseError, match="host node-7 pid 4242 since 2026-01-01 00:00:00 UTC"):
         SweepLease(client, run_id, "lease", timeout_s=180, settle_s=0.1).acquire()
     lease = SweepLease(client, run_id, "lease", timeout_s=30, settle_s=0.1).acquire()  # 60 s > 30 s: stale

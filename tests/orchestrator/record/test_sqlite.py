@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.record.sqlite import sqlite_path, sqlite_uri
 from orchestrator.record.store import default_artifact_root
-from orchestrator.spec import default_tracking_uri
+from orchestrator.sweep_spec import default_tracking_uri
 
 
 def test_uri_and_path_round_trip(tmp_path: Path) -> None:

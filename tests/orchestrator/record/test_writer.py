@@ -31,7 +31,7 @@ from orchestrator.record.store import (
     sweep_view_key,
 )
 from orchestrator.record.writer import MLflowTrialLogger
-from orchestrator.spec import load
+from orchestrator.sweep_spec import load
 from trainers.config import TrainConfig
 from trainers.metrics import protocol, protocol_key
 

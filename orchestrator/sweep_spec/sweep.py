@@ -10,9 +10,9 @@ from typing import Annotated, Any
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from orchestrator.schedulers import SCHEDULERS, scheduler_label
-from orchestrator.spec.errors import FieldError, Loc
-from orchestrator.spec.params import ParamSpec, SearchSpec
-from orchestrator.spec.sections import (
+from orchestrator.sweep_spec.errors import FieldError, Loc
+from orchestrator.sweep_spec.params import ParamSpec, SearchSpec
+from orchestrator.sweep_spec.sections import (
     CheckpointSpec,
     DataSpec,
     MetricsSpec,

@@ -40,10 +40,10 @@ Modules: ``sections`` (one model per section), ``params`` (the search section), 
 whole spec and what is derived from it), ``loading`` (YAML, overrides), ``errors`` (the wording).
 """
 
-from orchestrator.spec.errors import SpecError
-from orchestrator.spec.loading import from_dict, load, parse_overrides
-from orchestrator.spec.params import PARAM_KINDS, SEARCHABLE, ParamEntry, ParamSpec, SearchSpec
-from orchestrator.spec.sections import (
+from orchestrator.sweep_spec.errors import SpecError
+from orchestrator.sweep_spec.loading import from_dict, load, parse_overrides
+from orchestrator.sweep_spec.params import PARAM_KINDS, SEARCHABLE, ParamEntry, ParamSpec, SearchSpec
+from orchestrator.sweep_spec.sections import (
     CheckpointSpec,
     DataSpec,
     MetricsSpec,
@@ -54,7 +54,7 @@ from orchestrator.spec.sections import (
     TrainSpec,
     default_tracking_uri,
 )
-from orchestrator.spec.sweep import SweepSpec
+from orchestrator.sweep_spec.sweep import SweepSpec
 
 __all__ = [
     "PARAM_KINDS",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from spec_helpers import REPO, image_folder, with_value
 
-from orchestrator.spec import SpecError, from_dict, load
+from orchestrator.sweep_spec import SpecError, from_dict, load
 
 
 def test_check_data_off_previews_a_spec_without_its_data(tmp_path: Path) -> None:

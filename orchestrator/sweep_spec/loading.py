@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from orchestrator.spec.errors import SpecError, as_model, error_line, typename
-from orchestrator.spec.sweep import SweepSpec
+from orchestrator.sweep_spec.errors import SpecError, as_model, error_line, typename
+from orchestrator.sweep_spec.sweep import SweepSpec
 
 
 class _Loader(yaml.SafeLoader):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from spec_helpers import REPO, demo_with
 
-from orchestrator import spec as spec_mod
-from orchestrator.spec import from_dict, load
+from orchestrator import sweep_spec as spec_mod
+from orchestrator.sweep_spec import from_dict, load
 from trainers.config import TrainConfig
 
 

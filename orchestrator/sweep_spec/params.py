@@ -30,8 +30,8 @@ from pydantic import (
 )
 
 from orchestrator.space import ALGORITHMS
-from orchestrator.spec.errors import FieldError, Loc, constraints, describe, field_type, unwrap
-from orchestrator.spec.sections import Count, ModelSpec, Section, Seed, TrainSpec
+from orchestrator.sweep_spec.errors import FieldError, Loc, constraints, describe, field_type, unwrap
+from orchestrator.sweep_spec.sections import Count, ModelSpec, Section, Seed, TrainSpec
 from trainers.config import TRAIN_FIELDS
 
 Kind = Literal["grid", "choice", "uniform", "loguniform", "randint"]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from spec_helpers import BASE, REPO, SEARCH_SPACES, demo_with, image_folder, write_spec
 
-from orchestrator.spec import SpecError, from_dict, load, parse_overrides
+from orchestrator.sweep_spec import SpecError, from_dict, load, parse_overrides
 
 
 def test_overrides_are_yaml_scalars_at_dotted_paths(tmp_path: Path) -> None:
@@ -107,7 +107,7 @@ def test_relative_data_path_resolves_against_cwd(tmp_path: Path, monkeypatch: py
 
 def test_key_value_flags_share_one_parser() -> None:
     """`--set` and `gansweep submit --env` parse through spec.loading.parse_pairs (issue 22)."""
-    from orchestrator.spec.loading import parse_pairs
+    from orchestrator.sweep_spec.loading import parse_pairs
 
     assert parse_pairs(("A=1", "B=x=y"), "--env", "NAME=VALUE", "A=1") == {"A": "1", "B": "x=y"}
     with pytest.raises(SpecError, match=r"--env 'A': expected NAME=VALUE, e.g. A=1"):

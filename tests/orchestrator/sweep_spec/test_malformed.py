@@ -10,7 +10,7 @@ from spec_helpers import BASE
 from spec_helpers import with_value as _with
 from spec_helpers import write_spec as _write
 
-from orchestrator.spec import SpecError, load
+from orchestrator.sweep_spec import SpecError, load
 
 # (id, spec as dict or raw YAML text, expected field path ("" = file-level), reason words)
 MALFORMED: list[tuple[str, str | dict[str, Any], str, tuple[str, ...]]] = [

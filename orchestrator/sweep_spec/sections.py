@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from orchestrator.schedulers import SCHEDULERS
-from orchestrator.spec.errors import FieldError, as_model
+from orchestrator.sweep_spec.errors import FieldError, as_model
 from trainers.config import MIN_SWEEP_CONV_DIM, Optimizer, Precision, TrainConfig, check_conv_dim
 from trainers.data import SOURCES
 from trainers.registry import BACKBONES, METRICS
