@@ -2,7 +2,8 @@
 
 ``record``: trains a small real-CelebA sweep to the end with no scheduler (32 px from the shared
 64 px zip; ``--space celeba32``: conv_dim {16, 32} x lr loguniform [3e-5, 2e-3] x {adam, rmsprop};
-``--space batch``: batch size {32, 64, 128} x lr x optimizer), and stores every trial's per-epoch
+``--space batch``: batch size {32, 64, 128} x lr x optimizer; ``--space families``: DCGAN vs
+WGAN-GP x lr x optimizer), and stores every trial's per-epoch
 metric and its bootstrap noise estimate as JSON (numbers only, no images; committed under
 ``benchmarks/results/``). Per epoch two independent evaluations
 of the evaluated generator (EMA by default) are kept: ``signal`` (what a sweep sees, e.g.
@@ -54,10 +55,18 @@ def _configs(n: int, seed: int, space: str = "celeba32") -> list[dict[str, Any]]
     ``batch``: batch size searched, {32, 64, 128} x {adam, rmsprop}, conv_dim 32, lr in [5e-5, 2e-3]:
     an epoch is the same images whatever the batch, so rungs count comparable work (images through
     G), while an epoch's seconds differ (small batches take more steps).
+    ``families``: DCGAN vs WGAN-GP (n_critic 5) x {adam, rmsprop}, conv_dim 32, lr in [5e-5, 2e-3]:
+    an epoch is the same images through G for both (a WGAN-GP epoch also runs 5 critic batches per
+    generator batch), so a rung compares the generators at equal generator work.
     """
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
+        if space == "families":
+            lr = float(math.exp(rng.uniform(math.log(5e-5), math.log(2e-3))))
+            out.append({"conv_dim": 32, "family": ("dcgan", "wgan_gp")[i % 2],
+                        "optimizer": ("adam", "rmsprop")[(i // 2) % 2], "lr": lr})
+            continue
         if space == "batch":
             lr = float(math.exp(rng.uniform(math.log(5e-5), math.log(2e-3))))
             out.append({"conv_dim": 32, "batch_size": (32, 64, 128)[i % 3],
@@ -154,8 +163,9 @@ def record(args: argparse.Namespace) -> None:
              "judge_samples": args.judge_samples, "epochs": args.epochs, "seed": args.seed + i, "params": p,
              "partial": str(partial_dir / f"{i:02d}.json")}
             for i, p in enumerate(_configs(args.trials, args.seed, args.space))]
-    # slow trials first (wide, then small batches): the pool ends together
-    jobs.sort(key=lambda j: (-j["params"]["conv_dim"], j["params"].get("batch_size", 64)))
+    # slow trials first (WGAN-GP's critic steps, wide, then small batches): the pool ends together
+    jobs.sort(key=lambda j: (j["params"].get("family", "dcgan") != "wgan_gp", -j["params"]["conv_dim"],
+                             j["params"].get("batch_size", 64)))
     out: dict[str, Any] = {"dataset": {"source": "celeba64_30k.zip", "image_size": 32, "count": len(images),
                                        "fingerprint": prepared.fingerprint},
                            "space": args.space,  # the command, the zip named by its file name only
@@ -191,8 +201,9 @@ def main() -> None:
     rec.add_argument("--judge-samples", type=int, default=2000, help="samples of the independent judge draw")
     rec.add_argument("--procs", type=int, default=2)
     rec.add_argument("--seed", type=int, default=0)
-    rec.add_argument("--space", choices=["celeba32", "batch"], default="celeba32",
-                     help="celeba32: conv_dim x optimizer x lr; batch: batch size x optimizer x lr")
+    rec.add_argument("--space", choices=["celeba32", "batch", "families"], default="celeba32",
+                     help="celeba32: conv_dim x optimizer x lr; batch: batch size x optimizer x lr; "
+                          "families: DCGAN vs WGAN-GP x optimizer x lr")
     rep = sub.add_parser("replay", help="replay Tune's schedulers on recorded curves")
     rep.add_argument("curves", type=Path)
     rep.add_argument("--orders", type=int, default=200)
