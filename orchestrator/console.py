@@ -69,6 +69,7 @@ class LiveTrialTable(Callback):
         concurrency: int = 1,
         live: bool | None = None,
         stream: IO[str] | None = None,
+        remeasure_evals: float = 0.0,
     ) -> None:
         self.metric = metric
         self.swept = swept
@@ -85,15 +86,23 @@ class LiveTrialTable(Callback):
         self._live: Live | None = None
         self._started = time.monotonic()
         self._iterations = 0  # reports seen by this driver (for the throughput behind the ETA)
+        # the end-of-sweep re-measurement, in trial metric evaluations (top K x draws x its sample
+        # ratio): the ETA adds it at the trials' mean metric seconds, since the sweep ends after it
+        self.remeasure_evals = remeasure_evals
+        self._eval_s, self._evals = 0.0, 0
 
     @classmethod
     def for_sweep(cls, spec: Any, images: int | None, enabled: bool = True) -> LiveTrialTable:
         """The progress display of `spec`'s sweep (`images`: dataset size, for report-based max_t)."""
+        from orchestrator.remeasure import final_samples  # lazy: it imports the metric stack
+
         total = spec.grid_size() if spec.time_budget_s is None else None
+        final = final_samples(spec, images) if images else (spec.metrics.final_samples or 0)
+        remeasure = spec.metrics.final_top_k * spec.metrics.final_draws * final / spec.metrics.samples
         return cls(spec.asha_metric, sorted(spec.search_params()), enabled=enabled, max_t=spec.max_t(images),
                    total=total, concurrency=spec.resources.max_concurrent or 1,
                    scheduler=scheduler_label(spec.scheduler.type),
-                   planned=planned_reports(spec, images))
+                   planned=planned_reports(spec, images), remeasure_evals=remeasure)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -122,7 +131,8 @@ class LiveTrialTable(Callback):
         self._paused = {t.trial_id for t in trials if getattr(t, "status", None) == Trial.PAUSED}
 
     def eta_s(self) -> float | None:
-        """Estimated time left if every unfinished trial runs to max_t (ASHA usually cuts some).
+        """Estimated time left if every unfinished trial runs to max_t (ASHA usually cuts some), plus
+        the end-of-sweep re-measurement at the trials' mean seconds per metric evaluation.
 
         An estimate, not a bound: the speed is this driver's reports per second per busy slot so far,
         and the remaining work runs on at most `concurrency` slots, fewer when fewer trials are left
@@ -137,10 +147,11 @@ class LiveTrialTable(Callback):
         if self.planned is not None:  # sha: the halving fixes the total in advance
             left = max(0, self.planned - sum(row["epoch"] for row in self._rows.values()))
         lanes = min(self.concurrency, len(unfinished) + pending)
+        remeasure = self.remeasure_evals * (self._eval_s / self._evals if self._evals else 0.0)
         if lanes == 0:
-            return 0.0
+            return remeasure
         per_slot = self._iterations / elapsed / min(self.concurrency, max(1, len(self._rows)))
-        return left / (per_slot * lanes)
+        return left / (per_slot * lanes) + remeasure
 
     def progress(self) -> str:
         done, running, pending = self.counts()
@@ -212,6 +223,8 @@ class LiveTrialTable(Callback):
         row = self._row(trial)
         row["epoch"] = int(result.get("training_iteration", 0))
         self._iterations += 1
+        if isinstance(result.get("eval_s"), int | float):
+            self._eval_s, self._evals = self._eval_s + float(result["eval_s"]), self._evals + 1
         value = result.get(self.metric)
         if isinstance(value, int | float) and not isinstance(value, bool):
             row["latest"] = float(value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import time
+from pathlib import Path
 
 from ray.tune.experiment import Trial
 
@@ -152,3 +153,23 @@ def test_sweep_phases_are_timestamped_lines() -> None:
     phase("re-measuring the top 2 trials on 2000 samples", stream=out)
     (line,) = out.getvalue().splitlines()
     assert line.startswith("[") and line.endswith("] re-measuring the top 2 trials on 2000 samples")
+
+
+def test_eta_counts_the_remeasurement_at_the_trials_metric_seconds() -> None:
+    """Once every trial is done the sweep still re-measures its top K: 3 trials x 3 draws at 2x the
+    samples = 18 evaluations of 0.5 s each (the trials' mean eval_s) are 9 s left."""
+    table = LiveTrialTable("fid128_rand", ["lr"], max_t=1, total=1, live=False, stream=io.StringIO(),
+                           remeasure_evals=18.0)
+    trial = _trial(0, lr=1e-4)
+    table.on_trial_start(0, [trial], trial)
+    table.on_trial_result(0, [trial], trial, {"training_iteration": 1, "fid128_rand": 5.0, "eval_s": 0.5})
+    table.on_trial_complete(0, [trial], trial)
+    assert table.eta_s() == 9.0
+
+
+def test_remeasurement_evaluations_of_a_spec() -> None:
+    """top K x draws x final_samples / samples, from the spec (the demo: 2 x 3 x 2000 / 1000 = 12)."""
+    from orchestrator.sweep_spec import load
+
+    spec = load(Path(__file__).resolve().parents[2] / "search_spaces" / "demo.yaml")
+    assert LiveTrialTable.for_sweep(spec, 4000, enabled=False).remeasure_evals == 12.0
