@@ -79,6 +79,12 @@ def read_sweep(store: Path, spec: SweepSpec) -> dict[str, Any]:
             "verdict": parent.data.tags.get(names.TAG_VERDICT)}
 
 
+def _no_local_path(arg: str) -> str:
+    """A command-line word with any path cut to its file name (the record names no local folder)."""
+    key, eq, value = arg.rpartition("=")
+    return f"{key}{eq}{Path(value).name}" if "/" in value else arg
+
+
 def _pick(sweep: dict[str, Any], sign: float) -> str:
     """The run's answer: the best re-measured trial, as the verdict names it (best-so-far if none was)."""
     trials = sweep["trials"]
@@ -155,7 +161,7 @@ def main() -> None:
     for label, sweep in results.items():
         print(f"verdict ({label}): {sweep['verdict']}")
     if args.out:
-        command = " ".join(Path(a).name if "/" in a else a for a in sys.argv[1:])  # no local paths
+        command = " ".join(_no_local_path(a) for a in sys.argv[1:])
         record = {"spec": spec.name, "command": command, "slots": slots, "regret": regret,
                   "picks": {"default": pick_d, "full grid": pick_f}, "runs": results}
         args.out.write_text(json.dumps(record, indent=1, default=str))
