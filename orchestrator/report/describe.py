@@ -61,6 +61,7 @@ def description(report: SweepReport, plots: list[str], report_dir: str = "report
                      "(what the ranking uses)")
     lines.append(f"- best {metric} = {cell(row[best_key(metric)])} at epoch {row[BEST_EPOCH]} "
                  f"({row['epochs']} epochs, {row['status']})")
+    lines += [f"- {line}" for line in sweep.verdicts]  # winner vs runner-up: draws' noise, seeds' spread
     lines.append(f"- {len(report.table)} trials; full report: `{report_dir}/comparison.html` in Artifacts")
     columns = ["rank", "trial", *[p for p in sweep.swept if p in report.table.columns]]
     columns += [c for c in (final, best_key(metric), "epochs", "status") if c and c in report.table.columns]
