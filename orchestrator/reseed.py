@@ -107,6 +107,7 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
                 num_samples=1,  # no scheduler: every reseed trains its full epochs
                 max_concurrent_trials=spec.resources.max_concurrent or None,
                 reuse_actors=phase.reuse_actors,
+                trial_dirname_creator=_dirname,
             ),
             run_config=tune.RunConfig(
                 name=RESEED_EXPERIMENT,
@@ -119,6 +120,12 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
         )
     tuner.fit()
     return wanted <= set(_ended(reseed_runs(client, experiment_id, parent_run_id)))
+
+
+def _dirname(trial: Any) -> str:
+    """`reseed<index>_of_<trial>_<reseed trial id>`: Tune's default would spell out the whole point."""
+    point = trial.config.get("reseed", {})
+    return f"reseed{point.get('index')}_of_{point.get('of')}_{trial.trial_id}"
 
 
 def _close_orphans(client: MlflowClient, experiment_id: str, parent_run_id: str) -> None:
