@@ -20,8 +20,8 @@ measured the original (same samples, same draws, same latents) and logged on its
 `--resume`: a driver killed during this phase resumes it. The reseed experiment is restored from Tune's
 snapshot (unfinished reseeds continue from their last checkpoint, in the same MLflow runs); if the
 driver died before Tune's first snapshot, the points without a finished run start again in a new
-experiment and the orphaned runs are closed as KILLED. Measurements and aggregates already on record
-are kept, never logged twice (`remeasure.FinalMeasure.run`).
+experiment (`reseed-2/`, ...) and the orphaned runs are closed as KILLED (tag status `abandoned`).
+Measurements and aggregates already on record are kept, never logged twice (`remeasure.FinalMeasure.run`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow.fs as pafs
 from mlflow.tracking import MlflowClient
 from ray import tune
 
@@ -39,7 +40,7 @@ from orchestrator.sampling import reseed_points
 from orchestrator.storage import SweepFolder
 from orchestrator.sweep_spec import SweepSpec
 
-RESEED_EXPERIMENT = "reseed"  # the Tune experiment's folder inside the sweep's folder
+RESEED_EXPERIMENT = "reseed"  # the Tune experiment's folder inside the sweep's folder (then reseed-2, ...)
 ENDED = ("completed", "stopped", "failed")
 
 
@@ -57,9 +58,27 @@ class ReseedPhase:
     def storage(self) -> str:
         return self.folder.uri
 
-    @property
-    def uri(self) -> str:
-        return f"{self.storage.rstrip('/')}/{RESEED_EXPERIMENT}"
+    def uri(self, name: str) -> str:
+        return f"{self.storage.rstrip('/')}/{name}"
+
+    def attempts(self) -> list[tuple[str, bool]]:
+        """The reseed experiments started so far, oldest first: (folder name, restorable).
+
+        Restorable means Tune snapshotted it (an ``experiment_state-*.json``): ``Tuner.can_restore``
+        looks only for ``tuner.pkl``, written before the first snapshot, and restoring a folder that
+        has no snapshot makes Tune start an unrelated experiment.
+        """
+        fs, base = pafs.FileSystem.from_uri(self.storage)
+        found = []
+        for info in fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+            number = info.base_name.removeprefix(RESEED_EXPERIMENT).removeprefix("-") or "1"
+            if info.type != pafs.FileType.Directory or not info.base_name.startswith(RESEED_EXPERIMENT) \
+                    or not number.isdigit():
+                continue
+            files = fs.get_file_info(pafs.FileSelector(info.path, allow_not_found=True))
+            snapshot = any(f.base_name.startswith("experiment_state-") for f in files)
+            found.append((int(number), info.base_name, snapshot))
+        return [(name, snapshot) for _, name, snapshot in sorted(found)]
 
 
 def reseed_runs(client: MlflowClient, experiment_id: str, parent_run_id: str) -> list[Any]:
@@ -93,10 +112,13 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
     wanted = {(p["of"], p["index"]) for p in points}
     if wanted <= set(_ended(reseed_runs(client, experiment_id, parent_run_id))):
         return True
-    if tune.Tuner.can_restore(phase.uri):  # a driver died during this phase: continue Tune's experiment
-        tuner = tune.Tuner.restore(phase.uri, trainable=phase.trainable, resume_unfinished=True,
-                                   resume_errored=True)
-    else:
+    attempts = phase.attempts()
+    restorable = [name for name, snapshot in attempts if snapshot]
+    if restorable:  # a driver died during this phase: continue Tune's experiment
+        tuner = tune.Tuner.restore(phase.uri(restorable[-1]), trainable=phase.trainable,
+                                   resume_unfinished=True, resume_errored=True)
+    else:  # the first attempt, or one killed before Tune's first snapshot: a new folder beside it
+        name = f"{RESEED_EXPERIMENT}-{len(attempts) + 1}" if attempts else RESEED_EXPERIMENT
         done = set(_ended(reseed_runs(client, experiment_id, parent_run_id)))
         _close_orphans(client, experiment_id, parent_run_id)
         todo = [p for p in points if (p["of"], p["index"]) not in done]
@@ -110,7 +132,7 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
                 trial_dirname_creator=_dirname,
             ),
             run_config=tune.RunConfig(
-                name=RESEED_EXPERIMENT,
+                name=name,
                 storage_path=phase.storage,  # inside the sweep's folder, on the sweep's storage
                 callbacks=[phase.callbacks],
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
