@@ -1,5 +1,6 @@
 """End to end: `gansweep run` honours the concurrency limit, seeds replicates apart, reports the
-decision signal and re-measures its top trials (issue 10)."""
+decision signal and re-measures its top trials (issue 10), and retrains them with more seeds
+(`metrics.final_seeds`, issue 20)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.record import names
 from tests.e2e_helpers import run_cli, store, sweep_runs, tiny_spec
 
 pytestmark = pytest.mark.slow
 
 
-def test_one_at_a_time_distinct_seeds_signal_and_final_metric(tmp_path: Path) -> None:
+def test_one_at_a_time_distinct_seeds_signal_final_metric_and_reseeds(tmp_path: Path) -> None:
     spec = tiny_spec(
         tmp_path,
         name="limit1",
@@ -22,16 +24,19 @@ def test_one_at_a_time_distinct_seeds_signal_and_final_metric(tmp_path: Path) ->
         scheduler={"type": "asha", "metric": "fid", "grace_period": 1, "reduction_factor": 2,
                    "signal": "best"},
         metrics={"backbone": "rand", "samples": 128, "batch_size": 128, "kid": False, "final_samples": 256,
-                 "final_top_k": 2},
+                 "final_top_k": 2, "final_seeds": 2},
         resources={"cpus_per_trial": 1, "gpus_per_trial": 0, "max_concurrent": 1},
     )
     done = run_cli(["run", str(spec)], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    _, children = sweep_runs(store(tmp_path), "limit1")
+    parent, children = sweep_runs(store(tmp_path), "limit1")
     assert len(children) == 3
+    reseeds = store(tmp_path).search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`{names.TAG_KIND}` = '{names.KIND_RESEED}'")
 
-    # max_concurrent 1: each trial starts after the previous one ended (2 CPUs would allow 2 at once)
-    spans = sorted((c.info.start_time, c.info.end_time) for c in children)
+    # max_concurrent 1: each trial starts after the previous one ended (2 CPUs would allow 2 at once),
+    # and so does each reseed (the second Tune experiment has the same limit)
+    spans = sorted((c.info.start_time, c.info.end_time) for c in children + reseeds)
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end, f"trials overlapped: {spans}"
 
@@ -52,6 +57,36 @@ def test_one_at_a_time_distinct_seeds_signal_and_final_metric(tmp_path: Path) ->
             m.value > 0 for m in client.get_metric_history(c.info.run_id, "fid128_rand_noise"))
     finals = [c for c in children if "final_fid256_rand" in c.data.metrics]
     assert len(finals) == 2
+
+    # final_seeds 2: each of the 2 re-measured trials trained once more, to the end, with another seed,
+    # as a child run of the same parent naming the trial it reseeds, measured the same way
+    key = "final_fid256_rand"
+    by_trial = {c.data.tags[names.TAG_TRIAL]: c for c in finals}
+    assert sorted(r.data.tags[names.TAG_RESEED_OF] for r in reseeds) == sorted(by_trial)
+    for r in reseeds:
+        original = by_trial[r.data.tags[names.TAG_RESEED_OF]]
+        assert r.data.tags[names.PARENT] == parent.info.run_id and r.data.tags[names.TAG_RESEED_INDEX] == "1"
+        assert r.data.tags[names.TAG_STATUS] == "completed" and r.info.status == "FINISHED"
+        assert r.data.params["seed"] != original.data.params["seed"]
+        assert r.data.params["lr"] == original.data.params["lr"]  # the same config otherwise
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "d_loss")] == [1, 2]  # full epochs
+        assert [m.step for m in client.get_metric_history(r.info.run_id, f"{key}_draws")] == [0, 1, 2]
+        # each trial: mean ± std over its 2 seeds (the original's re-measured value and the reseed's)
+        values = [original.data.metrics[key], r.data.metrics[key]]
+        history = client.get_metric_history(original.info.run_id, f"{key}_per_seed")
+        per_seed = sorted(history, key=lambda m: m.step)
+        assert [(m.step, m.value) for m in per_seed] == [(0, values[0]), (1, values[1])]
+        assert original.data.metrics[f"{key}_seeds"] == pytest.approx(sum(values) / 2)
+        assert original.data.metrics[f"{key}_seeds_std"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
+    # the verdict across seeds: printed by run, on the parent, printed by report
+    line = client.get_run(parent.info.run_id).data.tags[names.TAG_SEED_VERDICT]
+    assert line.startswith("across training seeds: winner 0000") and " over 2 seeds; runner-up 0000" in line
+    assert "seed spread" in line
+    assert line in done.stdout.splitlines(), done.stdout[-3000:]
+    assert "over 3 draws; runner-up" in done.stdout  # the draws' verdict stays
+    report = run_cli(["report", "limit1", "--store", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"],
+                     cwd=tmp_path)
+    assert report.returncode == 0 and f"limit1: {line}" in report.stdout, report.stderr[-2000:]
 
 
 def _epoch_spans(storage: Path) -> list[tuple[float, float, str, int]]:
