@@ -4,12 +4,16 @@ decision signal and re-measures its top trials (issue 10), and retrains them wit
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.record import names
-from tests.e2e_helpers import run_cli, store, sweep_runs, tiny_spec
+from tests.e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -134,3 +138,79 @@ def test_successive_halving_pauses_halves_and_resumes_within_the_limit(tmp_path:
     spans = _epoch_spans(tmp_path / "runs")
     assert len({trial for _, _, trial, _ in spans}) == 4, spans
     assert len({pid for *_, pid in spans}) == 1, f"epochs ran in more than one process at a time: {spans}"
+
+
+def test_a_driver_killed_during_the_reseeds_resumes_them(tmp_path: Path) -> None:
+    """SIGKILL while a reseed trains, then `--resume`: the reseed experiment is restored (or, killed
+    before Tune's first snapshot, its unfinished points start again), every reseed ends completed once,
+    no epoch is logged twice, and the seed verdict is recorded and printed."""
+    spec = tiny_spec(
+        tmp_path,
+        name="reseedkill",
+        data={"source": "synthetic", "image_size": 32, "count": 512},
+        search={"algorithm": "grid", "num_samples": 2, "params": {"conv_dim": {"grid": [8]}}},
+        scheduler={"type": "none", "metric": "fid"},
+        checkpoint={"every": 1},
+        metrics={"backbone": "rand", "samples": 128, "batch_size": 128, "kid": False, "final_samples": 256,
+                 "final_top_k": 2, "final_seeds": 2},
+        resources={"cpus_per_trial": 1, "gpus_per_trial": 0, "max_concurrent": 1},
+    )  # 2 trials x 4 epochs, then 2 reseeds x 4 epochs, one at a time
+    client = store(tmp_path)
+
+    def reseeds() -> list:
+        experiment = client.get_experiment_by_name("reseedkill")
+        if experiment is None:
+            return []
+        kind = f"tags.`{names.TAG_KIND}` = '{names.KIND_RESEED}'"
+        return client.search_runs([experiment.experiment_id], kind)
+
+    def steps(run_id: str, key: str = "d_loss") -> list[int]:
+        return sorted(m.step for m in client.get_metric_history(run_id, key))
+
+    def mid_reseed() -> bool:  # a reseed has trained some epochs, not all
+        return any(1 <= len(steps(r.info.run_id)) < 4 for r in reseeds())
+
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    proc = subprocess.Popen([*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if mid_reseed():
+                    break
+            except Exception:  # noqa: BLE001 - the store may be half created at first
+                pass
+            time.sleep(0.2)
+        assert proc.poll() is None, f"the driver ended before a reseed trained: {proc.stderr.read()[-3000:]}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    killed_in = {r.info.run_id for r in reseeds() if 1 <= len(steps(r.info.run_id)) < 4}
+    assert killed_in, "killed while a reseed was training"
+
+    done = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    parent, children = sweep_runs(client, "reseedkill")
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    completed = [r for r in reseeds() if r.data.tags[names.TAG_STATUS] == "completed"]
+    points = sorted((r.data.tags[names.TAG_RESEED_OF], r.data.tags[names.TAG_RESEED_INDEX])
+                    for r in completed)
+    assert points == sorted((c.data.tags[names.TAG_TRIAL], "1") for c in children), "each reseed done once"
+    ids = {r.info.run_id for r in completed}
+    others = [r for r in reseeds() if r.info.run_id not in ids]  # only where Tune had no snapshot
+    assert all(r.data.tags[names.TAG_STATUS] == "abandoned" and r.info.status == "KILLED" for r in others)
+    key = "final_fid256_rand"
+    for r in completed:
+        assert steps(r.info.run_id) == [1, 2, 3, 4], "no epoch logged twice, none missing"
+        assert steps(r.info.run_id, key) == [0]
+    for c in children:
+        assert steps(c.info.run_id, f"{key}_per_seed") == [0, 1]
+        assert steps(c.info.run_id, f"{key}_seeds") == [0]
+    line = client.get_run(parent.info.run_id).data.tags[names.TAG_SEED_VERDICT]
+    assert line in done.stdout.splitlines() and " over 2 seeds; runner-up " in line
+    how = "in the same run (restored)" if ids & killed_in else "in a new run"
+    print(f"\n[kill during reseeds] resumed {how}: {line}")
