@@ -107,6 +107,10 @@ def test_top_trials_get_mean_and_std_over_seeds_and_the_parent_a_verdict(tmp_pat
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)["sweeps"][0]
     assert len(shown["trials"]) == 3 and shown["verdicts"] == [tags[names.TAG_VERDICT], line]
+    seeds = {t["run_id"]: t.get(f"{key}_seeds") for t in shown["trials"]}  # a column of the table
+    mean = client.get_run(trials["abc_00000"]).data.metrics[f"{key}_seeds"]
+    assert seeds[trials["abc_00000"]] == pytest.approx(mean)
+    assert seeds[trials["abc_00002"]] is None or math.isnan(seeds[trials["abc_00002"]])
     result = CliRunner().invoke(main, ["report", "rm", "--store", spec.tracking_uri])
     assert result.exit_code == 0, result.output
     assert f"rm: {line}" in result.output and "rm: winner " in result.output
