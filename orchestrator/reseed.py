@@ -36,7 +36,7 @@ from ray import tune
 from orchestrator import uncertainty
 from orchestrator.record import names
 from orchestrator.remeasure import FinalMeasure, final_samples
-from orchestrator.sampling import reseed_points
+from orchestrator.sampling import RESEED_INDEX, RESEED_KEY, RESEED_OF, reseed_points
 from orchestrator.storage import SweepFolder
 from orchestrator.sweep_spec import SweepSpec
 
@@ -109,7 +109,7 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
     False when the phase was interrupted (Ctrl-C: `--resume` finishes it)."""
     spec = phase.spec
     points = reseed_points(configs, spec.metrics.final_seeds, spec.seed)
-    wanted = {(p["of"], p["index"]) for p in points}
+    wanted = {(p[RESEED_OF], p[RESEED_INDEX]) for p in points}
     if wanted <= set(_ended(reseed_runs(client, experiment_id, parent_run_id))):
         return True
     attempts = phase.attempts()
@@ -121,10 +121,10 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
         name = f"{RESEED_EXPERIMENT}-{len(attempts) + 1}" if attempts else RESEED_EXPERIMENT
         done = set(_ended(reseed_runs(client, experiment_id, parent_run_id)))
         _close_orphans(client, experiment_id, parent_run_id)
-        todo = [p for p in points if (p["of"], p["index"]) not in done]
+        todo = [p for p in points if (p[RESEED_OF], p[RESEED_INDEX]) not in done]
         tuner = tune.Tuner(
             phase.trainable,
-            param_space={"reseed": tune.grid_search(todo)},  # sampling.RESEED_KEY: one trial per point
+            param_space={RESEED_KEY: tune.grid_search(todo)},  # one trial per point
             tune_config=tune.TuneConfig(
                 num_samples=1,  # no scheduler: every reseed trains its full epochs
                 max_concurrent_trials=spec.resources.max_concurrent or None,
@@ -146,8 +146,8 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
 
 def _dirname(trial: Any) -> str:
     """`reseed<index>_of_<trial>_<reseed trial id>`: Tune's default would spell out the whole point."""
-    point = trial.config.get("reseed", {})
-    return f"reseed{point.get('index')}_of_{point.get('of')}_{trial.trial_id}"
+    point = trial.config.get(RESEED_KEY, {})
+    return f"reseed{point.get(RESEED_INDEX)}_of_{point.get(RESEED_OF)}_{trial.trial_id}"
 
 
 def _close_orphans(client: MlflowClient, experiment_id: str, parent_run_id: str) -> None:
