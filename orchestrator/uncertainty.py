@@ -98,8 +98,8 @@ class Verdict:
             return f"{head}; no runner-up was re-measured"
         tail = f"runner-up {r.trial}: {_pm(r)}"
         if not math.isfinite(self.noise):
-            field = "metrics.final_draws" if self.paired else "metrics.final_seeds"
-            return f"{head}; {tail}; margin {self.margin:.4g}, {noise} unknown ({field} is 1)"
+            why = "metrics.final_draws is 1" if self.paired else "a trial has fewer than 2 seeds measured"
+            return f"{head}; {tail}; margin {self.margin:.4g}, {noise} unknown ({why})"
         if self.beyond_noise:
             return (f"{head}; {tail}; the winner is ahead by {self.margin:.4g}, more than the {noise} "
                     f"({Z:g} x {self.noise:.2g})")
