@@ -216,8 +216,8 @@ def report(sweeps: tuple[str, ...], store: str | None, fmt: str, wide: bool, htm
     if fmt == "table":
         report_mod.print_tables(reports, wide=wide)
         for rep in reports:  # the re-measured winner vs the runner-up, beyond noise or within it
-            if rep.sweep.verdict:
-                click.echo(f"{rep.sweep.name}: {rep.sweep.verdict}")
+            for line in rep.sweep.verdicts:  # over sample draws, and across training seeds
+                click.echo(f"{rep.sweep.name}: {line}")
         client = report_mod.open_store(store)
         for rep in reports:
             _note(report_mod.plots_line(client, rep))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,8 +48,10 @@ def final_samples(spec: SweepSpec, images: int) -> int:
 def top_trials(client: MlflowClient, experiment_id: str, parent_run_id: str, metric: str,
                k: int) -> list[Any]:
     """The ``k`` finished child runs with the best best-so-far ``metric`` (by its mode), best first."""
-    children = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{names.PARENT}` = '{parent_run_id}'", max_results=10_000
+    children = client.search_runs(  # sweep trials only: reseeds (metrics.final_seeds) are no candidates
+        [experiment_id], filter_string=f"tags.`{names.PARENT}` = '{parent_run_id}' "
+                                       f"and tags.`{names.TAG_KIND}` = '{names.KIND_TRIAL}'",
+        max_results=10_000,
     )
 
     def best(run: Any) -> float:
@@ -89,36 +92,63 @@ def remeasure_top(spec: SweepSpec, client: MlflowClient, experiment_id: str, par
     top = top_trials(client, experiment_id, parent_run_id, spec.asha_metric, k)
     if not top:
         return {}
-    device = str(resolve_device("auto"))
-    images = np.load(info["dataset"], mmap_mode="r")
-    _, stats_path = metrics.real_stats(
-        images, info["dataset_fingerprint"], backbone=spec.metrics.backbone, samples=min(n, len(images)),
-        weights=spec.metrics.weights, device=device, progress=progress,
-    )
-    metric = metrics.build_metric(stats_path, backbone=spec.metrics.backbone, samples=n,
-                                  weights=spec.metrics.weights, device=device,
-                                  kinds=(parse_metric_name(spec.asha_metric).kind,),  # the decision's kind
-                                  batch_size=spec.metrics.batch_size, noise_draws=0)
-    name = metric.names[0]
-    key = names.final_key(name)
+    measure = FinalMeasure.build(spec, info, n, progress)
+    key = measure.key
     measured: dict[str, uncertainty.Measured] = {}
     logged: set[str] = set()  # runs whose mean/std are already on record
     for run in top:
         trial = names.short_trial_id(run.data.tags.get(names.TAG_TRIAL, run.info.run_id[:8]))
-        values = _recorded_draws(client, run, key, spec.metrics.final_draws)
-        if values is None:
-            model, cfg = load_generator(client, run.info.run_id)
-            values = tuple(float(metric(seeded_sampler(model, cfg.z_dim, device, FINAL_NOISE_SEED + d))[name])
-                           for d in range(spec.metrics.final_draws))
-            _log_measurement(client, run.info.run_id, key, uncertainty.Measured(trial, values))
-            logged.add(run.info.run_id)
-        elif key in run.data.metrics:
+        values, done = measure.run(client, run, spec.metrics.final_draws)
+        if done:
             logged.add(run.info.run_id)
         measured[run.info.run_id] = uncertainty.Measured(trial, values)
     client.set_tag(parent_run_id, names.TAG_FINAL_METRIC, key)
     # the mean of a run whose draws a killed driver recorded but not its mean, and the verdict
     uncertainty.record(client, parent_run_id, key, measured, logged=logged)
     return {run_id: m.mean for run_id, m in measured.items()}
+
+
+@dataclass(frozen=True)
+class FinalMeasure:
+    """The end-of-sweep measurement: the decision's metric kind on ``n`` fresh samples, against real
+    statistics of as many real images; shared by the re-measurement and the reseeds (orchestrator.reseed)."""
+
+    metric: Any  # trainers.metrics evaluator
+    name: str  # its metric name, e.g. fid10k_rand
+    device: str
+
+    @property
+    def key(self) -> str:
+        return names.final_key(self.name)
+
+    @classmethod
+    def build(cls, spec: SweepSpec, info: dict[str, Any], n: int, progress: bool = False) -> FinalMeasure:
+        device = str(resolve_device("auto"))
+        images = np.load(info["dataset"], mmap_mode="r")
+        _, stats_path = metrics.real_stats(
+            images, info["dataset_fingerprint"], backbone=spec.metrics.backbone, samples=min(n, len(images)),
+            weights=spec.metrics.weights, device=device, progress=progress,
+        )
+        metric = metrics.build_metric(stats_path, backbone=spec.metrics.backbone, samples=n,
+                                      weights=spec.metrics.weights, device=device,
+                                      kinds=(parse_metric_name(spec.asha_metric).kind,),  # the decision's
+                                      batch_size=spec.metrics.batch_size, noise_draws=0)
+        return cls(metric, metric.names[0], device)
+
+    def run(self, client: MlflowClient, run: Any, draws: int) -> tuple[tuple[float, ...], bool]:
+        """(``draws`` values of the run's best generator, whether its mean was already on record).
+
+        Measures only what no earlier (killed) driver recorded, and logs what it measures at once.
+        """
+        key = self.key
+        values = _recorded_draws(client, run, key, draws)
+        if values is not None:
+            return values, key in run.data.metrics
+        model, cfg = load_generator(client, run.info.run_id)
+        values = tuple(float(self.metric(seeded_sampler(model, cfg.z_dim, self.device, FINAL_NOISE_SEED + d))
+                             [self.name]) for d in range(draws))
+        _log_measurement(client, run.info.run_id, key, uncertainty.Measured(run.info.run_id[:8], values))
+        return values, True
 
 
 def _recorded_draws(client: MlflowClient, run: Any, key: str, draws: int) -> tuple[float, ...] | None:

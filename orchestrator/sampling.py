@@ -46,3 +46,36 @@ def grid_points(spec: SweepSpec) -> list[dict[str, Any]]:
 def trial_seed(base: int, index: int) -> int:
     """The training seed of the `index`-th trial of a sweep seeded `base` (distinct, reproducible)."""
     return int(np.random.default_rng([base, index]).integers(SEED_HIGH))
+
+
+# ------------------------------------------------------------------ reseeds (metrics.final_seeds)
+# A reseed trial's whole Tune config is one grid point under RESEED_KEY: the original trial's sampled
+# config with another seed, and which trial and seed index it is. `tune.grid_search` over these points
+# runs each once; `unwrap_reseed` gives the trainable its plain config and the writer its tags.
+RESEED_KEY = "reseed"
+RESEED_OF = "of"  # the Tune trial id of the trial retrained
+RESEED_INDEX = "index"  # 1..N-1 (index 0 is the original trial's own seed)
+
+
+def reseed_seed(seed: int, index: int) -> int:
+    """The training seed of reseed ``index`` of a trial trained with ``seed`` (reproducible, distinct)."""
+    return int(np.random.default_rng([int(seed), int(index), 7919]).integers(SEED_HIGH))
+
+
+def reseed_points(configs: dict[str, dict[str, Any]], seeds: int, base_seed: int) -> list[dict[str, Any]]:
+    """The grid points retraining each trial of ``configs`` ({trial id: its Tune config}) with
+    ``seeds - 1`` further seeds; a config without a seed was trained with ``base_seed``."""
+    points = []
+    for trial_id, config in sorted(configs.items()):
+        for index in range(1, seeds):
+            sampled = {**config, SEED_KEY: reseed_seed(config.get(SEED_KEY, base_seed), index)}
+            points.append({RESEED_OF: trial_id, RESEED_INDEX: index, "config": sampled})
+    return points
+
+
+def unwrap_reseed(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the trial's plain sampled config, its reseed point or None for a sweep trial)."""
+    point = config.get(RESEED_KEY)
+    if not isinstance(point, dict):
+        return config, None
+    return dict(point["config"]), point

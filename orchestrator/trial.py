@@ -36,6 +36,7 @@ from ray import tune
 
 from orchestrator.record import names
 from orchestrator.record.names import FINAL_KEY
+from orchestrator.sampling import unwrap_reseed
 from orchestrator.schedule import DecisionSignal
 from trainers.config import TrainConfig
 from trainers.loop import resolve_device, train
@@ -233,7 +234,9 @@ def _check_shared(paths: tuple[str | None, ...]) -> None:
 
 
 def run_trial(sampled: dict[str, Any], inputs: TrialInputs) -> None:
-    """Tune function trainable. `sampled` is the trial's config from the search space."""
+    """Tune function trainable. `sampled` is the trial's config from the search space, or a reseed
+    point (`orchestrator.reseed`: a top trial's config with another seed), trained the same way."""
+    sampled, _ = unwrap_reseed(sampled)
     cfg = trial_config(inputs, sampled)
     best = _Best(inputs.asha_metric, inputs.mode)
     signal = DecisionSignal(inputs.asha_metric, inputs.mode, inputs.resolved_spec["scheduler"]["smoothing"])

@@ -29,6 +29,7 @@ from orchestrator.record.lease import LeaseError, SweepLease
 from orchestrator.record.sqlite import sqlite_path
 from orchestrator.record.writer import MLflowTrialLogger
 from orchestrator.remeasure import final_samples, remeasure_top
+from orchestrator.reseed import ReseedPhase, record_seed_spread, run_reseeds
 from orchestrator.schedule import tuner_metric
 from orchestrator.schedulers import build_scheduler, ray_cpus, searcher_limit
 from orchestrator.space import build_search
@@ -210,14 +211,22 @@ def _drive(
     finally:
         table.close()
 
-    del grid  # everything worth keeping is in MLflow; the summary reads it from there
+    # everything worth keeping is in MLflow; the summary reads it from there. The trials' configs
+    # stay for the reseeds (metrics.final_seeds), which retrain the top trials' configs.
+    configs = {r.metrics["trial_id"]: dict(r.config) for r in grid if r.metrics and "trial_id" in r.metrics}
+    del grid
     client = record_store.client_for(spec.tracking_uri)
     interrupted = _interrupted(client, experiment_id, parent_run_id, spec)
     if not interrupted:  # the top trials re-measured on a larger sample: `final_<metric>` (ranked first)
         k, n = spec.metrics.final_top_k, final_samples(spec, int(stats_info["images"]))
         if progress and k and n:
             phase(f"re-measuring the top {k} trials on {n} samples (their best generators, a larger sample)")
-        remeasure_top(spec, client, experiment_id, parent_run_id, stats_info, progress=progress)
+        remeasured = remeasure_top(spec, client, experiment_id, parent_run_id, stats_info, progress=progress)
+        if spec.metrics.final_seeds > 1 and remeasured:
+            reseeds = ReseedPhase(spec, folder, trainable, SweepCallbacks([logger]),
+                                  reuse_actors=address is None)
+            interrupted = not _reseed(reseeds, client, experiment_id, parent_run_id, stats_info, configs,
+                                      remeasured, progress)
     from orchestrator.report import log_sweep_report  # table + plots to the parent run; never raises
 
     if progress:
@@ -235,6 +244,26 @@ def _drive(
         prepare_s=prepare_s,
         interrupted=interrupted,
     )
+
+
+def _reseed(phase_: ReseedPhase, client: Any, experiment_id: str, parent_run_id: str,
+            stats_info: dict[str, Any], configs: dict[str, dict[str, Any]], remeasured: dict[str, float],
+            progress: bool) -> bool:
+    """The top trials trained again with other seeds, measured, and the verdict across seeds
+    (orchestrator.reseed); False when interrupted (then `--resume` finishes the reseeds)."""
+    spec = phase_.spec
+    trial_ids = {client.get_run(run_id).data.tags.get(record_names.TAG_TRIAL) for run_id in remeasured}
+    chosen = {t: configs[t] for t in trial_ids if t in configs}
+    if progress:
+        more = spec.metrics.final_seeds - 1
+        phase(f"retraining the top {len(chosen)} trials with {more} more seed{'s' if more > 1 else ''} each "
+              f"({len(chosen) * more} full trainings, metrics.final_seeds={spec.metrics.final_seeds})")
+    if not run_reseeds(phase_, client, experiment_id, parent_run_id, chosen):
+        return False
+    if progress:
+        phase("measuring the reseeded generators the same way")
+    record_seed_spread(spec, client, experiment_id, parent_run_id, stats_info, remeasured, progress=progress)
+    return True
 
 
 class SweepCallbacks(CallbackList):
@@ -291,8 +320,10 @@ def exclusive_store(spec: SweepSpec) -> FileLock | None:
 def _interrupted(client: Any, experiment_id: str, parent_run_id: str, spec: SweepSpec) -> bool:
     """True when fit() returned early (Ctrl-C): a trial is still open, or (no time budget) some
     planned trial never started. `--resume` then finishes the sweep."""
-    children = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{record_names.PARENT}` = '{parent_run_id}'", max_results=10_000
+    children = client.search_runs(  # the sweep's trials (reseeds, kind `reseed`, are counted apart)
+        [experiment_id], filter_string=f"tags.`{record_names.PARENT}` = '{parent_run_id}' "
+                                       f"and tags.`{record_names.TAG_KIND}` = '{record_names.KIND_TRIAL}'",
+        max_results=10_000,
     )
     if any(c.data.tags.get(record_names.TAG_STATUS) == "running" for c in children):
         return True

@@ -13,6 +13,7 @@ TAG_SWEEP = "gansweep.sweep"
 TAG_KIND = "gansweep.kind"  # KIND_SWEEP | KIND_TRIAL
 KIND_SWEEP = "sweep"  # the parent run
 KIND_TRIAL = "trial"  # a child run
+KIND_RESEED = "reseed"  # a child run retraining a top trial with another seed (metrics.final_seeds)
 TAG_TRIAL = "gansweep.trial_id"
 TAG_STATUS = "gansweep.status"  # running | completed | stopped | failed
 TAG_DETAIL = "gansweep.status_detail"
@@ -30,6 +31,8 @@ TAG_BEST_EPOCH = "gansweep.best_epoch"
 TAG_LEASE_OWNER = "gansweep.lease.owner"  # on the parent: the driver that holds the sweep (record/lease.py)
 TAG_LEASE_HEARTBEAT = "gansweep.lease.heartbeat"  # on the parent: that driver's last heartbeat (unix s)
 TAG_FINAL_METRIC = "gansweep.final_metric"  # on the parent: the `final_key` of the re-measured metric
+TAG_RESEED_OF = "gansweep.reseed_of"  # on a reseed run: the Tune trial id of the trial it retrains
+TAG_RESEED_INDEX = "gansweep.reseed_index"  # on a reseed run: its seed index (1..N-1; 0 is the original)
 
 # MLflow's own tags: the UI shows them in its Source/Version columns and the run page.
 PARENT = "mlflow.parentRunId"
@@ -122,6 +125,20 @@ def draws_key(key: str) -> str:
 TAG_VERDICT = "gansweep.verdict"  # on the parent: the winner vs the runner-up, beyond noise or within it
 MARGIN = f"{FINAL_PREFIX}margin"  # on the parent: runner-up's final mean - winner's (lower is better)
 MARGIN_NOISE = f"{FINAL_PREFIX}margin_noise"  # its standard error over the paired draws
+TAG_SEED_VERDICT = "gansweep.seed_verdict"  # on the parent: the same question across training seeds
+SEED_MARGIN = f"{FINAL_PREFIX}seed_margin"  # on the parent: runner-up's mean over seeds - winner's
+SEED_MARGIN_NOISE = f"{FINAL_PREFIX}seed_margin_noise"  # its standard error over the seeds (unpaired)
+
+
+def seeds_key(key: str) -> str:
+    """`<key>_seeds`: on a top-K trial, the mean of a re-measured value over its training seeds
+    (`metrics.final_seeds`); `std_key(seeds_key(key))` is their std."""
+    return f"{key}_seeds"
+
+
+def per_seed_key(key: str) -> str:
+    """`<key>_per_seed`: each training seed's re-measured value (step = seed index, 0 = the original)."""
+    return f"{key}_per_seed"
 
 
 def noise_key(key: str) -> str:
@@ -185,7 +202,8 @@ def metric_of(key: str) -> str:
     ``final_fid1k_rand_std`` -> the bare protocol name (keys of no metric come back unchanged)."""
     for prefix in (FINAL_PREFIX, BEST_PREFIX, "budget_", "last_"):  # report columns: budget_/last_<metric>
         key = key.removeprefix(prefix)
-    for suffix in ("_std", "_draws", NOISE_SUFFIX, *(s for s in SIGNAL_SUFFIX.values() if s)):
+    signals = (s for s in SIGNAL_SUFFIX.values() if s)
+    for suffix in ("_std", "_draws", "_seeds", "_per_seed", NOISE_SUFFIX, *signals):
         key = key.removesuffix(suffix)
     return key
 

@@ -31,6 +31,7 @@ from ray.tune import Callback
 from orchestrator import trial as trial_mod
 from orchestrator.record import names
 from orchestrator.record.store import client_for, dataset_input, source_tags
+from orchestrator.sampling import RESEED_INDEX, RESEED_KEY, RESEED_OF, SEED_KEY, unwrap_reseed
 from orchestrator.schedule import SIGNAL_STEP_KEY, signal_key
 from orchestrator.schedulers import scheduler_label
 from orchestrator.sweep_spec import SweepSpec
@@ -154,8 +155,17 @@ class MLflowTrialLogger(Callback):
         return run_id
 
     def _create_child(self, trial: Any) -> str:
-        config = {**self.base_config, **dict(trial.config)}
+        sampled, reseed = unwrap_reseed(dict(trial.config))
+        config = {**self.base_config, **sampled}
         swept = " ".join(f"{k}={_short(config[k])}" for k in self.swept if k in config)
+        # a reseed (metrics.final_seeds) is a child of the same parent, of its own kind: reports and
+        # the re-measurement's ranking count sweep trials only; it names the trial it retrains
+        kind = {names.TAG_KIND: names.KIND_TRIAL}
+        if reseed is not None:
+            of = names.short_trial_id(reseed[RESEED_OF])
+            swept = f"reseed {reseed[RESEED_INDEX]} of {of} seed={config.get(SEED_KEY)} {swept}"
+            kind = {names.TAG_KIND: names.KIND_RESEED, names.TAG_RESEED_OF: reseed[RESEED_OF],
+                    names.TAG_RESEED_INDEX: str(reseed[RESEED_INDEX])}
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{trial.trial_id} {swept}".strip(),
@@ -163,7 +173,7 @@ class MLflowTrialLogger(Callback):
                 **self.run_tags,
                 names.PARENT: self.parent_run_id,
                 names.TAG_SWEEP: self.sweep,
-                names.TAG_KIND: names.KIND_TRIAL,
+                **kind,
                 names.TAG_TRIAL: trial.trial_id,
                 names.TAG_STATUS: "running",
                 names.TAG_METRIC: self.metric,
@@ -200,7 +210,8 @@ class MLflowTrialLogger(Callback):
             self._best[trial.trial_id] = self._sign * score
             values[names.best_key(self.metric)] = score
             values[names.BEST_EPOCH] = float(step)
-            self._improve_sweep(trial, run_id, score, step)
+            if RESEED_KEY not in trial.config:  # a reseed never becomes the sweep's best trial
+                self._improve_sweep(trial, run_id, score, step)
         metrics = [Metric(key, value, now, step) for key, value in values.items()]
         tags = [RunTag(names.TAG_NODE, str(result["node_id"]))] if "node_id" in result else []
         self.client.log_batch(run_id, metrics=metrics, tags=tags)

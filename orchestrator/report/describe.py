@@ -18,7 +18,7 @@ from mlflow.entities import Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from orchestrator.record.names import BEST_EPOCH, best_key
+from orchestrator.record.names import BEST_EPOCH, best_key, seeds_key
 from orchestrator.record.store import WORKFLOW
 from orchestrator.report.build import SweepReport
 from orchestrator.report.render import cell, md_table
@@ -61,9 +61,12 @@ def description(report: SweepReport, plots: list[str], report_dir: str = "report
                      "(what the ranking uses)")
     lines.append(f"- best {metric} = {cell(row[best_key(metric)])} at epoch {row[BEST_EPOCH]} "
                  f"({row['epochs']} epochs, {row['status']})")
+    lines += [f"- {line}" for line in sweep.verdicts]  # winner vs runner-up: draws' noise, seeds' spread
     lines.append(f"- {len(report.table)} trials; full report: `{report_dir}/comparison.html` in Artifacts")
     columns = ["rank", "trial", *[p for p in sweep.swept if p in report.table.columns]]
-    columns += [c for c in (final, best_key(metric), "epochs", "status") if c and c in report.table.columns]
+    seeds = seeds_key(final) if final else None  # metrics.final_seeds: the mean over seeds
+    shown = (final, seeds, best_key(metric), "epochs", "status")
+    columns += [c for c in shown if c and c in report.table.columns]
     lines += ["", md_table(report.table.head(TOP_ROWS), columns), ""]
     for name, caption in PLOTS.items():
         if name in plots:

@@ -64,7 +64,13 @@ class Sweep:
     protocol_key: str | None = None
     backbone: str | None = None
     verdict: str | None = None  # the re-measured winner vs runner-up (orchestrator.uncertainty)
+    seed_verdict: str | None = None  # the same across training seeds (metrics.final_seeds > 1)
     picked: str = ""  # found by a name several sweeps share: which one this is and how to pick another
+
+    @property
+    def verdicts(self) -> list[str]:
+        """The uncertainty lines to show: over sample draws, then across training seeds."""
+        return [line for line in (self.verdict, self.seed_verdict) if line]
 
     @property
     def kid_metric(self) -> str | None:
@@ -281,6 +287,7 @@ def _sweep_of(run: Any) -> Sweep:
         protocol_key=tags.get(TAG_PROTOCOL_KEY),
         backbone=tags.get(TAG_BACKBONE),
         verdict=tags.get(TAG_VERDICT),
+        seed_verdict=tags.get(names.TAG_SEED_VERDICT),
     )
 
 

@@ -66,6 +66,7 @@ def to_json(reports: list[SweepReport]) -> str:
                 "swept": rep.sweep.swept,
                 "budget_epoch": rep.budget_epoch,
                 "final_metric": rep.table.attrs.get("final_metric"),
+                "verdicts": rep.sweep.verdicts,  # winner vs runner-up: draws' noise, seeds' spread
                 "trials": _records(rep.table),
                 "param_effects": {p: _records(f) for p, f in rep.effects.items()},
                 "importance": None if rep.importance is None else {

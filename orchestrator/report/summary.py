@@ -42,8 +42,9 @@ def print_summary(spec: SweepSpec, result: SweepResult) -> None:
         f"best trial {best['trial']}: {metric}={cell(best[best_key(metric)])} "
         f"at epoch {best[BEST_EPOCH]}{remeasured} with {params}"
     )
-    if report.sweep.verdict:  # the re-measured winner's margin over the runner-up, against its noise
-        console.print(report.sweep.verdict, highlight=False)
+    for line in report.sweep.verdicts:  # the re-measured winner's margin over the runner-up, against
+        console.print(line, highlight=False, soft_wrap=True)  # the draws' noise, and (final_seeds > 1)
+        # the seeds' spread; one line each however narrow the terminal, so logs keep it whole
     train_s, eval_s = float(frame["train_s"].sum()), float(frame["eval_s"].sum())
     console.print(
         f"wall {result.wall_s:.1f} s (prepare {result.prepare_s:.1f} s); trials spent {train_s:.1f} s "

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.record.names import BEST_EPOCH, best_key, best_of, sign_of
+from orchestrator.record.names import BEST_EPOCH, best_key, best_of, seeds_key, sign_of, std_key
 from orchestrator.report.records import Sweep, TrialRecord
 
 
@@ -68,6 +68,9 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
     metric, kid_metric = sweep.metric, sweep.kid_metric
     budget = common_budget(trials, metric)
     final = final_name(trials, metric)
+    # metrics.final_seeds > 1: the re-measured trials' mean and std over their training seeds
+    spread = (seeds_key(final), std_key(seeds_key(final))) if final else ()
+    seeds = [k for k in spread if any(k in t.latest for t in trials)]
     rows = []
     for record in trials:
         history = finite_curve(record, metric)
@@ -80,6 +83,7 @@ def sweep_table(sweep: Sweep, trials: list[TrialRecord]) -> pd.DataFrame:
         if final:
             found = record.final(metric)
             row[final] = found[1] if found and found[0] == final else math.nan
+            row.update({k: record.latest.get(k, math.nan) for k in seeds})
         row[best_key(metric)] = best
         row[BEST_EPOCH] = best_epoch
         row[f"last_{metric}"] = history[-1][1] if history else math.nan

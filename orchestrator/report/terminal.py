@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from orchestrator.record.names import BEST_EPOCH, best_key, final_metric
+from orchestrator.record.names import BEST_EPOCH, best_key, final_metric, seeds_key, std_key
 from orchestrator.report.build import SweepReport
 from orchestrator.report.compare import combined_table, comparable, not_comparable_note, sweep_summary
 from orchestrator.report.effects import importance_skipped
@@ -146,7 +146,7 @@ def narrow_columns(report: SweepReport, frame: pd.DataFrame, lead: list[str]) ->
     cols: list[tuple[str, str]] = [("rank", "#"), *((c, c) for c in lead), ("trial", "trial")]
     cols += [(p, p) for p in report.sweep.swept if p in frame.columns]
     if final:
-        cols.append((final, "final"))
+        cols += [(final, "final"), (seeds_key(final), "seeds"), (std_key(seeds_key(final)), "± seeds")]
     cols += [(best_key(metric), "best"), (BEST_EPOCH, "@ep")]
     if report.budget_epoch is not None:
         cols.append((f"budget_{metric}", f"@e{report.budget_epoch}"))
@@ -161,6 +161,8 @@ def narrow_caption(report: SweepReport, shown: list[str] | None = None) -> str:
     parts = []
     if final:
         parts.append((final, f"final = {final} re-measured at the end (ranked first)"))
+        parts.append((seeds_key(final), "seeds ± = its mean ± std over the trial's training seeds "
+                      "(metrics.final_seeds)"))
     parts.append((best_key(metric), f"best = best {metric} over epochs"))
     parts.append((BEST_EPOCH, "@ep = its epoch"))
     if report.budget_epoch is not None:

@@ -206,6 +206,7 @@ class MetricsSpec(Section):
     final_samples: NonNegative | None = None  # end-of-sweep re-measurement (0: none; None: downstream)
     final_top_k: NonNegative = 3  # how many of the best trials are re-measured
     final_draws: Count = 3  # independent sample draws per re-measured trial: mean +/- std
+    final_seeds: Count = 1  # training seeds per top-K trial (>1: retrain each N-1 more times; 1: off)
 
     @field_validator("weights")
     @classmethod

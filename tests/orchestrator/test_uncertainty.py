@@ -54,3 +54,30 @@ def test_verdict_is_recorded_on_the_store_and_shown_by_report(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert "demo: winner 00001: final_fid5k_rand 12 ± 0.1 over 3 draws; runner-up 00000" in result.output
     assert "within noise" in result.output
+
+
+def test_across_seeds_the_margin_is_judged_against_two_independent_means() -> None:
+    """Seeds are unpaired (seed j of one trial has nothing to do with seed j of another): the margin's
+    standard error is sqrt(s_w^2/n_w + s_r^2/n_r), not the paired differences' one."""
+    w, r = Measured("00003", (0.030, 0.034)), Measured("00007", (0.040, 0.036))
+    seeds = verdict("final_fid5k_rand", [r, w], unit="seeds")
+    assert seeds is not None and seeds.winner.trial == "00003" and not seeds.paired
+    assert seeds.margin == pytest.approx(0.006)
+    assert seeds.noise == pytest.approx(math.sqrt(w.std**2 / 2 + r.std**2 / 2))  # 0.00283
+    assert seeds.beyond_noise  # 0.006 > 2 x 0.00283
+    assert seeds.line() == ("across training seeds: winner 00003: final_fid5k_rand 0.032 ± 0.0028 over 2 "
+                            "seeds; runner-up 00007: 0.038 ± 0.0028; the winner is ahead by 0.006, more "
+                            "than the seed spread (2 x 0.0028)")
+    # read as paired draws, the same numbers are within noise (differences 0.010 and 0.002: SE 0.004)
+    paired = verdict("final_fid5k_rand", [r, w])
+    assert paired is not None and paired.noise == pytest.approx(0.004) and not paired.beyond_noise
+    wide = verdict("final_fid5k_rand", [Measured("a", (0.030, 0.040)), Measured("b", (0.033, 0.041))],
+                   unit="seeds")
+    assert wide is not None and not wide.beyond_noise
+    assert "within seed spread (margin 0.002 <= 2 x" in wide.line()
+    one = verdict("final_fid5k_rand", [Measured("a", (0.03,)), Measured("b", (0.04, 0.05))], unit="seeds")
+    assert one is not None and math.isnan(one.noise) and "seed spread unknown" in one.line()
+    # higher-is-better metrics rank the other way round across seeds too
+    prec = verdict("final_prec2k_rand", [Measured("a", (0.5, 0.52)), Measured("b", (0.7, 0.72))],
+                   unit="seeds")
+    assert prec is not None and prec.winner.trial == "b" and prec.margin == pytest.approx(0.2)

@@ -96,3 +96,11 @@ def test_final_key_round_trips() -> None:
     assert names.final_metric(names.final_key("fid10k_rand")) == "fid10k_rand"
     assert names.final_metric("best_fid10k_rand") is None and names.final_metric("final_") is None
     assert names.signal_key("fid", "best") == "fid_best" and names.signal_key("fid", "raw") == "fid"
+
+
+def test_seed_spread_keys_name_their_metric() -> None:
+    key = names.final_key("prec2k_rand")
+    assert names.seeds_key(key) == "final_prec2k_rand_seeds"
+    assert names.per_seed_key(key) == "final_prec2k_rand_per_seed"
+    for spread in (names.seeds_key(key), names.std_key(names.seeds_key(key)), names.per_seed_key(key)):
+        assert names.metric_of(spread) == "prec2k_rand" and names.sign_of(spread) == -1.0  # higher is better

@@ -277,6 +277,7 @@ MALFORMED: list[tuple[str, str | dict[str, Any], str, tuple[str, ...]]] = [
     ),
     ("final_samples_one", _with("metrics.final_samples", 1), "metrics.final_samples", (">= 2",)),
     ("final_top_k_negative", _with("metrics.final_top_k", -1), "metrics.final_top_k", ("must be >= 0",)),
+    ("final_seeds_zero", _with("metrics.final_seeds", 0), "metrics.final_seeds", ("must be >= 1",)),
     ("storage_uri_without_location", _with("storage", "s3://"), "storage", ("names no location",)),
     # what `run` would reject seconds later (issue 12)
     (
