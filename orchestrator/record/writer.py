@@ -110,7 +110,7 @@ class MLflowTrialLogger(Callback):
             swept=sorted(spec.search_params()),
             scheduler=scheduler_label(spec.scheduler.type),
             done_dir=done_dir,
-            base_config=spec.base_train_config().to_dict(),
+            base_config=spec.base_train_values(),
             run_tags=source_tags(spec),
             dataset=dataset_input(spec, info),
         )
@@ -154,7 +154,7 @@ class MLflowTrialLogger(Callback):
         return run_id
 
     def _create_child(self, trial: Any) -> str:
-        config = {**self.base_config, **dict(trial.config)}
+        config = trial_mod.merged_config(self.base_config, trial.config).to_dict()
         swept = " ".join(f"{k}={_short(config[k])}" for k in self.swept if k in config)
         run = self.client.create_run(
             self.experiment_id,
