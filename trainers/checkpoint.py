@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import TrainConfig, shapes_networks
 from .step import optimizer_settings
 
 VERSION = 2
-SHAPE_FIELDS = ("family", "fc", "image_size", "conv_dim", "z_dim")
+SHAPE_FIELDS = tuple(n for n, f in TrainConfig.model_fields.items() if shapes_networks(f))  # marked there
 
 
 def to_cpu(obj: Any) -> Any:

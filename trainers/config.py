@@ -68,9 +68,10 @@ Device = Annotated[str, AfterValidator(_device)]
 FamilyName = Annotated[str, AfterValidator(_known_family)]
 
 
-def spec(section: str, default: Any) -> Any:
-    """A field the sweep spec shows in ``section`` (``MODEL`` or ``TRAIN``), searchable by its name."""
-    return Field(default, json_schema_extra={"section": section})
+def spec(section: str | None, default: Any, shape: bool = False) -> Any:
+    """A field the sweep spec shows in ``section`` (``MODEL`` or ``TRAIN``), searchable by its name;
+    ``shape``: it changes the networks' tensors (a checkpoint made with another value cannot load)."""
+    return Field(default, json_schema_extra={"section": section, "shape": shape})
 
 
 def section_of(info: FieldInfo) -> str | None:
@@ -79,16 +80,22 @@ def section_of(info: FieldInfo) -> str | None:
     return extra.get("section") if isinstance(extra, dict) else None  # type: ignore[return-value]
 
 
+def shapes_networks(info: FieldInfo) -> bool:
+    """Whether a field changes the networks' tensors (``trainers.checkpoint`` refuses a mismatch)."""
+    extra = info.json_schema_extra
+    return bool(extra.get("shape")) if isinstance(extra, dict) else False
+
+
 class TrainConfig(BaseModel):
     """One training run. Frozen; built with ``TrainConfig(**values)`` or :meth:`from_dict`."""
 
     model_config = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
 
     # model
-    family: FamilyName = spec(MODEL, "dcgan")  # a name in trainers.families.FAMILY_NAMES
-    fc: bool = spec(MODEL, False)  # Udacity-style: Linear first layer in G, Linear last layer in D
-    z_dim: Count = spec(MODEL, 100)
-    conv_dim: PowerOfTwo = spec(MODEL, 32)
+    family: FamilyName = spec(MODEL, "dcgan", shape=True)  # a name in trainers.families.FAMILY_NAMES
+    fc: bool = spec(MODEL, False, shape=True)  # Udacity-style: Linear first layer in G, last in D
+    z_dim: Count = spec(MODEL, 100, shape=True)
+    conv_dim: PowerOfTwo = spec(MODEL, 32, shape=True)
     d_dropout: Fraction = spec(MODEL, 0.0)
     # optimisation
     epochs: Count = spec(TRAIN, 5)
@@ -106,7 +113,7 @@ class TrainConfig(BaseModel):
     compile: bool = spec(TRAIN, False)
     device: Device = spec(TRAIN, "auto")  # auto -> cuda if available else cpu
     # set by the orchestrator from other sections (data.image_size, seed, metrics.every)
-    image_size: int = 32  # 32 or 64
+    image_size: int = spec(None, 32, shape=True)  # 32 or 64
     seed: int = 0
     metric_every: Count = 1  # evaluate the metric every N reports (last value repeated between)
     grid_size: int = 64  # images in the fixed-noise sample grid
