@@ -81,7 +81,8 @@ def _train_config(params: dict[str, Any], epochs: int, seed: int) -> Any:
     """The trainer's defaults (EMA generator evaluated) plus the trial's params, CPU, fp32."""
     from trainers.config import TrainConfig
 
-    names = {f.name for f in fields(TrainConfig)}
+    # a pydantic model since issue 22 (the family knobs then come with the family: n_critic 5 by default)
+    names = set(getattr(TrainConfig, "model_fields", None) or {f.name for f in fields(TrainConfig)})
     values: dict[str, Any] = {"image_size": 32, "epochs": epochs, "batch_size": 64, "z_dim": 100,
                               "device": "cpu", "seed": seed, "ema": True, **params}
     if "ema_kimg" not in names and "ema_decay" in names:  # before the EMA half-life landed

@@ -190,13 +190,13 @@ def seed_style(folder: Path, cfg: TrainConfig, device: torch.device, steps: int,
             mix = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
             grad = torch.autograd.grad(d(mix).sum(), mix, create_graph=True)[0]
             gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-            d_loss = d(fake.detach()).mean() - d(real).mean() + cfg.gp_lambda * gp
+            d_loss = d(fake.detach()).mean() - d(real).mean() + cfg.knobs.gp_lambda * gp
         else:
             d_loss = bce(d(real).view(-1), torch.ones(b, device=device)) + bce(
                 d(fake.detach()).view(-1), torch.zeros(b, device=device))
         d_loss.backward()
         opt_d.step()
-        if wgan and (i + 1) % cfg.n_critic:
+        if wgan and (i + 1) % cfg.knobs.n_critic:
             d_loss.item()
             return
         g.zero_grad()
@@ -220,7 +220,7 @@ def seed_style(folder: Path, cfg: TrainConfig, device: torch.device, steps: int,
     _sync(device)
     # img/s through G, the unit trainers.loop reports (a step of ours is n_critic critic steps + one G
     # step); counting the critic's batches here made WGAN-GP look 0.3x slower than it is
-    return seen / (cfg.n_critic if wgan else 1) / (time.perf_counter() - start)
+    return seen / (cfg.knobs.n_critic if wgan else 1) / (time.perf_counter() - start)
 
 
 def ours(data: np.ndarray, cfg: TrainConfig, reports: int, report_steps: int) -> float:

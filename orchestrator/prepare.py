@@ -42,7 +42,7 @@ def prepare_inputs(spec: SweepSpec, progress: bool = True) -> tuple[TrialInputs,
         progress=progress,
     )
     inputs = TrialInputs(
-        base_config=spec.base_train_config().to_dict(),
+        base_config=spec.base_train_values(),
         data_path=str(prepared.path),
         stats_path=str(stats_path),
         backbone=m.backbone,

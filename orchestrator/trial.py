@@ -38,7 +38,7 @@ from orchestrator.record import names
 from orchestrator.record.names import FINAL_KEY
 from orchestrator.sampling import unwrap_reseed
 from orchestrator.schedule import DecisionSignal
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, for_family
 from trainers.loop import resolve_device, train
 from trainers.metrics import build_metric
 from trainers.results import EpochReport, TrainingDiverged
@@ -63,7 +63,7 @@ MODEL_ARTIFACTS = {BEST_GENERATOR_FILE: names.BEST_GENERATOR_NAME, GENERATOR_FIL
 class TrialInputs:
     """What every trial shares, prepared once by the driver and passed by value (small) or path."""
 
-    base_config: dict[str, Any]  # TrainConfig fields from the spec, before sampling
+    base_config: dict[str, Any]  # TrainConfig values from the spec, before sampling (spec.base_train_values)
     data_path: str  # cached uint8 array (.npy)
     stats_path: str | None  # cached real statistics (.npz), None when no metric
     backbone: str
@@ -124,10 +124,16 @@ def _device(requested: str) -> str:
     return device
 
 
+def merged_config(base: Mapping[str, Any], sampled: Mapping[str, Any]) -> TrainConfig:
+    """The one place a trial's config is made: the spec's values, the sampled ones over them, and
+    only the trial's own family's knobs (a sweep searching ``family`` sets those of each family).
+    The trial trains with it; the MLflow writer logs it as the child run's params."""
+    return TrainConfig.from_dict(for_family({**base, **sampled}))
+
+
 def trial_config(inputs: TrialInputs, sampled: dict[str, Any]) -> TrainConfig:
-    values = {**inputs.base_config, **sampled}
-    values["device"] = _device(values.get("device", "auto"))
-    return TrainConfig.from_dict(values)
+    cfg = merged_config(inputs.base_config, sampled)
+    return cfg.with_values(device=_device(cfg.device))
 
 
 def _png(grid: np.ndarray) -> bytes:

@@ -1,8 +1,9 @@
 """``python -m trainers``: one training run without Ray or MLflow, for debugging a config by hand.
 
-Every TrainConfig field is a ``--flag`` (``--conv-dim 16 --precision bf16 --ema true``); the data
-flags mirror trainers.data.DataConfig. Prints one line per report and, with ``--out DIR``, writes
-each report's sample grid as PNG and the last checkpoint (``last.pt``).
+Every TrainConfig field and family knob is a ``--flag`` (``--conv-dim 16 --precision bf16 --ema true
+--family wgan_gp --n-critic 3``); the data flags mirror trainers.data.DataConfig (``--source`` takes
+trainers.data.SOURCES). Prints one line per report and, with ``--out DIR``, writes each report's
+sample grid as PNG and the last checkpoint (``last.pt``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+import types
+import typing
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
+
+from pydantic.fields import FieldInfo
 
 from .config import TrainConfig
 from .results import EpochReport, TrainingDiverged
@@ -26,37 +30,48 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def _add_config_flags(ap: argparse.ArgumentParser) -> None:
-    hints = {"int": int, "float": float, "str": str, "bool": _parse_bool}
-    for f in fields(TrainConfig):
-        kind = str(f.type)
-        choices = None
-        if f.name == "family":
-            from .families import FAMILY_NAMES
+def _flag_fields() -> dict[str, FieldInfo]:
+    """TrainConfig's fields, then every family's knobs (TrainConfig refuses those of another family)."""
+    from .families import FAMILIES
 
-            choices, conv = FAMILY_NAMES, str
-        elif kind.startswith(("Optimizer", "Precision")):
-            choices = get_args(getattr(sys.modules[TrainConfig.__module__], kind))
-            conv: Any = str
-        else:
-            base = kind.split(" | ")[0]
-            conv = hints.get(base, str)
-        flag = "--" + f.name.replace("_", "-")
-        ap.add_argument(flag, dest=f.name, type=conv, choices=choices, default=None,
-                        help=f"default {f.default!r}")
+    out = dict(TrainConfig.model_fields)
+    for fam in FAMILIES.values():
+        for name, info in fam.knobs.model_fields.items():
+            out.setdefault(name, info)
+    return out
+
+
+def _add_config_flags(ap: argparse.ArgumentParser) -> None:
+    for name, info in _flag_fields().items():
+        base = info.annotation
+        if typing.get_origin(base) in (typing.Union, types.UnionType):  # X | None -> X
+            base = next(a for a in typing.get_args(base) if a is not type(None))
+        if typing.get_origin(base) is typing.Annotated:  # Annotated[float, Field(gt=0)] -> float
+            base = typing.get_args(base)[0]
+        choices = typing.get_args(base) if typing.get_origin(base) is typing.Literal else None
+        conv: Any = _parse_bool if base is bool else base if base in (int, float) else str
+        ap.add_argument("--" + name.replace("_", "-"), dest=name, type=conv, choices=choices, default=None,
+                        help=f"default {info.default!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m trainers", description=__doc__.splitlines()[0])
-    ap.add_argument("--source", default="synthetic", choices=("synthetic", "folder", "zip", "celeba"))
+    from .data import SOURCES
+
+    ap.add_argument("--source", default="synthetic", choices=SOURCES)
     ap.add_argument("--path", default=None)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--count", type=int, default=2000, help="synthetic images")
     ap.add_argument("--out", type=Path, default=None, help="folder for grids and the last checkpoint")
     _add_config_flags(ap)
     args = ap.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
-    cfg = TrainConfig(**values)
+    values = {name: getattr(args, name) for name in _flag_fields() if getattr(args, name) is not None}
+    try:
+        cfg = TrainConfig(**values)
+    except ValueError as err:  # pydantic's ValidationError: the first problem, one line
+        first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
+        where = ".".join(map(str, first["loc"]))
+        ap.exit(2, f"error: {where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}\n")
 
     import torch
     from PIL import Image

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import TrainConfig
+from .config import TrainConfig, shapes_networks
+from .step import optimizer_settings
 
 VERSION = 2
-SHAPE_FIELDS = ("family", "fc", "image_size", "conv_dim", "z_dim")
+SHAPE_FIELDS = tuple(n for n, f in TrainConfig.model_fields.items() if shapes_networks(f))  # marked there
 
 
 def to_cpu(obj: Any) -> Any:
@@ -103,10 +104,6 @@ def restore(
 
 
 def reapply_hyperparameters(opt: torch.optim.Optimizer, cfg: TrainConfig, lr: float) -> None:
-    """Set ``lr`` (and Adam's betas / SGD's momentum from ``cfg``) on every group of a loaded optimiser."""
+    """Put ``cfg``'s optimiser settings (``step.optimizer_settings``: lr, betas, ...) on every group."""
     for group in opt.param_groups:
-        group["lr"] = lr
-        if "betas" in group:
-            group["betas"] = cfg.betas
-        if isinstance(opt, torch.optim.SGD):
-            group["momentum"] = cfg.beta1 or 0.0
+        group.update(optimizer_settings(cfg, lr))

@@ -153,7 +153,6 @@ def train(
     """
     _check_data(cfg, data)
     device = resolve_device(cfg.device)
-    get_family(cfg.family).d_steps(cfg)  # validates the family's own knobs (n_critic) before anything runs
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         return _Run(cfg, data, metric, report, resume, device).run()
 

@@ -36,15 +36,28 @@ def autocast_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None
     return torch.float16
 
 
-def make_optimizer(cfg: TrainConfig, params: Any, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """adam (cfg.betas), rmsprop (torch defaults), sgd (momentum = beta1 only if set explicitly)."""
+OPTIMIZERS = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
+
+
+def optimizer_settings(cfg: TrainConfig, lr: float) -> dict[str, Any]:
+    """The hyper-parameters ``cfg`` gives an optimiser: the one place an optimiser setting is read.
+
+    adam: ``cfg.betas``; rmsprop: torch's defaults; sgd: momentum = beta1 only if set explicitly.
+    ``make_optimizer`` builds with them and ``checkpoint.restore`` puts them back on a loaded
+    optimiser, so a resumed (or PBT-exploited) trial trains with the values it is given now.
+    """
+    settings: dict[str, Any] = {"lr": lr}
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=cfg.betas, fused=device.type == "cuda" or None)
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=cfg.beta1 or 0.0)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+        settings["betas"] = cfg.betas
+    elif cfg.optimizer == "sgd":
+        settings["momentum"] = cfg.beta1 or 0.0
+    return settings
+
+
+def make_optimizer(cfg: TrainConfig, params: Any, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over ``params`` with :func:`optimizer_settings` (Adam fused on CUDA)."""
+    fused = {"fused": device.type == "cuda" or None} if cfg.optimizer == "adam" else {}
+    return OPTIMIZERS[cfg.optimizer](params, **optimizer_settings(cfg, lr), **fused)
 
 
 class Stepper:

@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from mlflow.entities import DatasetInput, InputTag, Param
@@ -26,7 +26,9 @@ from mlflow.tracking.context.registry import resolve_tags
 
 from orchestrator.record import names
 from orchestrator.record.sqlite import sqlite_path
-from orchestrator.sweep_spec import SweepSpec, default_tracking_uri
+
+if TYPE_CHECKING:
+    from orchestrator.sweep_spec import SweepSpec
 
 REAL_GRID_IMAGES = 64
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +48,14 @@ QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic")
 def quiet_migrations() -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def default_tracking_uri() -> str:
+    """``orchestrator.sweep_spec.default_tracking_uri``, imported when called: the spec package loads
+    the GAN families (their knobs shape the spec), hence torch, which `report` and `ui` never need."""
+    from orchestrator.sweep_spec import default_tracking_uri as rule
+
+    return rule()
 
 
 def client_for(uri: str | None = None) -> MlflowClient:

@@ -111,7 +111,7 @@ class MLflowTrialLogger(Callback):
             swept=sorted(spec.search_params()),
             scheduler=scheduler_label(spec.scheduler.type),
             done_dir=done_dir,
-            base_config=spec.base_train_config().to_dict(),
+            base_config=spec.base_train_values(),
             run_tags=source_tags(spec),
             dataset=dataset_input(spec, info),
         )
@@ -156,7 +156,7 @@ class MLflowTrialLogger(Callback):
 
     def _create_child(self, trial: Any) -> str:
         sampled, reseed = unwrap_reseed(dict(trial.config))
-        config = {**self.base_config, **sampled}
+        config = trial_mod.merged_config(self.base_config, sampled).to_dict()
         swept = " ".join(f"{k}={_short(config[k])}" for k in self.swept if k in config)
         # a reseed (metrics.final_seeds) is a child of the same parent, of its own kind: reports and
         # the re-measurement's ranking count sweep trials only; it names the trial it retrains

@@ -17,7 +17,7 @@ from torch import nn
 
 from orchestrator.record import names
 from orchestrator.report.records import ReportError
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, for_family
 from trainers.models import build_generator
 
 
@@ -40,7 +40,8 @@ def load_generator(client: MlflowClient, run_id: str, last: bool = False) -> tup
             raise GenerateError(f"run {run_id}: cannot load {wanted}: {err}") from None
     if not isinstance(saved, dict) or "config" not in saved or "generator" not in saved:
         raise GenerateError(f"run {run_id}: {wanted} is not a gansweep generator file")
-    cfg = TrainConfig.from_dict({**saved["config"], "device": "cpu"})
+    # for_family: files written before issue 22 hold every family's knobs
+    cfg = TrainConfig.from_dict(for_family({**saved["config"], "device": "cpu"}))
     model = build_generator(cfg)
     model.load_state_dict(saved["generator"])
     return model.eval(), cfg

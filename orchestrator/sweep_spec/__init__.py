@@ -13,7 +13,8 @@ Schema (every section optional except ``name``; unknown keys are errors everywhe
     time_budget_s: null
     data: {source: synthetic|folder|zip|celeba, path: null, image_size: 32|64, limit: null, count: 2000}
     model: {family: dcgan|wgan_gp|..., fc: false, z_dim: 100, conv_dim: 32, d_dropout: 0.0}
-    train: {epochs: 5, batch_size: 64, optimizer: adam|rmsprop|sgd, lr: 2.0e-4, ema: true, ...}
+    train: {epochs: 5, batch_size: 64, optimizer: adam|rmsprop|sgd, lr: 2.0e-4, ema: true, ...,
+            label_smoothing: null (dcgan's knob), gp_lambda: null, n_critic: null (wgan_gp's)}
     search: {algorithm: grid|random|optuna, num_samples: 1, startup_trials: null,
              params: {NAME: {KIND: VALUES}}}
     metrics: {backbone: rand|inception, samples: 1000, real_samples: null, every: 1, kid: true,
@@ -26,8 +27,10 @@ Schema (every section optional except ``name``; unknown keys are errors everywhe
     checkpoint: {every: null, num_to_keep: 2}
     tracking: {uri: null, experiment: null}   # null uri: $MLFLOW_TRACKING_URI, else ./mlruns SQLite
 
-Model/train defaults and family names come from ``trainers`` (``TrainConfig``, the families
-registry); search params are described in ``params.py``.
+The model/train sections are derived from ``trainers.config.TrainConfig`` (its fields' types,
+bounds and defaults) and the families' knobs (``trainers.families``: a knob is accepted where the
+sweep trains its family, null meaning the family's default); search params are described in
+``params.py``.
 
 Relative paths (``data.path``, ``storage``, ``metrics.weights``) are resolved against the process
 cwd at load time and stored absolute, because Ray trials run in other working directories. With

@@ -33,6 +33,7 @@ from orchestrator.space import ALGORITHMS
 from orchestrator.sweep_spec.errors import FieldError, Loc, constraints, describe, field_type, unwrap
 from orchestrator.sweep_spec.sections import Count, ModelSpec, Section, Seed, TrainSpec
 from trainers.config import TRAIN_FIELDS
+from trainers.families import KNOB_OWNERS
 
 Kind = Literal["grid", "choice", "uniform", "loguniform", "randint"]
 PARAM_KINDS: tuple[str, ...] = typing.get_args(Kind)
@@ -88,14 +89,15 @@ class ParamSpec(BaseModel):
     values: list[Any]
 
 
-# searchable fields and their types: the model and train fields, and the seed (replicates that differ)
+# searchable fields and their types: the model and train fields (the families' knobs included), and
+# the seed (replicates that differ)
 FIELD_TYPES: dict[str, Any] = {
     **{k: field_type(f) for k, f in ModelSpec.model_fields.items()},
     **{k: field_type(f) for k, f in TrainSpec.model_fields.items()},
     "seed": Seed,
 }
 SEARCHABLE: tuple[str, ...] = tuple(FIELD_TYPES)
-assert set(SEARCHABLE) <= TRAIN_FIELDS, "searchable fields must be TrainConfig fields"
+assert set(SEARCHABLE) <= TRAIN_FIELDS | set(KNOB_OWNERS), "searchable: TrainConfig fields or knobs"
 _ADAPTERS = {
     name: TypeAdapter(tp, config=ConfigDict(strict=True, allow_inf_nan=False))
     for name, tp in FIELD_TYPES.items()

@@ -1,5 +1,7 @@
 """The spec's sections as frozen pydantic models; constraints are pydantic's own (``Field`` bounds,
-``Literal``, ``allow_inf_nan=False``, strict types), defaults come from ``TrainConfig``.
+``Literal``, ``allow_inf_nan=False``, strict types). ``model`` and ``train`` are derived from
+``trainers.config.TrainConfig``'s fields (types, bounds, defaults: one definition) and the families'
+knobs (``trainers.families``), so a new training knob needs nothing here.
 
 A constraint that pydantic cannot state (a power of two, a device string) is a small
 ``AfterValidator`` that raises a plain ``ValueError`` about the value; ``errors.py`` words it.
@@ -7,9 +9,7 @@ A constraint that pydantic cannot state (a power of two, a device string) is a s
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,39 +21,29 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from orchestrator.schedulers import SCHEDULERS
 from orchestrator.sweep_spec.errors import FieldError, as_model
-from trainers.config import MIN_SWEEP_CONV_DIM, Optimizer, Precision, TrainConfig, check_conv_dim
+from trainers.config import (
+    MIN_SWEEP_CONV_DIM,
+    MODEL,
+    TRAIN,
+    Count,
+    NonNegative,
+    Positive,
+    TrainConfig,
+    section_of,
+)
 from trainers.data import SOURCES
 from trainers.registry import BACKBONES, METRICS
 
-DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 MAX_SYNTHETIC = 1_000_000  # rendered into memory at once: 1M faces at 64 px are 12 GB
-DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-def _power_of_two(v: int) -> int:
-    return check_conv_dim(v, MIN_SWEEP_CONV_DIM)
-
-
-def _device(v: str) -> str:
-    if not DEVICE_RE.match(v):
-        raise ValueError(f"must be auto, cpu, mps, cuda or cuda:N, got {v!r}")
-    return v
-
-
-def _known_family(v: str) -> str:
-    """A name in the ``trainers.families`` registry (imported at validation: it loads torch)."""
-    from trainers.families import FAMILY_NAMES
-
-    if v not in FAMILY_NAMES:
-        names = [repr(n) for n in FAMILY_NAMES]
-        raise ValueError(f"must be one of {', '.join(names[:-1])} or {names[-1]}, got {v!r}")
-    return v
+# what a sweep asks beyond TrainConfig's own bounds (tests train width-4 nets; a sweep never should)
+SWEEP_BOUNDS: dict[str, Any] = {"conv_dim": Field(ge=MIN_SWEEP_CONV_DIM)}
 
 
 def _whole_above_one(v: float) -> float:
@@ -62,15 +52,8 @@ def _whole_above_one(v: float) -> float:
     return v
 
 
-# value types shared by the sections (and, through them, by the search params)
-Count = Annotated[int, Field(ge=1)]
-NonNegative = Annotated[int, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
-Fraction = Annotated[float, Field(ge=0, lt=1)]  # [0, 1)
+# value types of the other sections (Count, Positive, ... are TrainConfig's)
 OpenFraction = Annotated[float, Field(gt=0, lt=1)]  # (0, 1)
-PowerOfTwo = Annotated[int, AfterValidator(_power_of_two)]
-Device = Annotated[str, AfterValidator(_device)]
-Family = Annotated[str, AfterValidator(_known_family)]
 Seed = Annotated[int, Field(ge=0)]
 
 
@@ -158,36 +141,42 @@ class DataSpec(Section):
         return None if size is None else (size, why)
 
 
-class ModelSpec(Section):
-    """Architecture knobs (``TrainConfig`` model fields); family names from ``trainers.families``."""
+def _spec_fields(section: str) -> dict[str, Any]:
+    """TrainConfig's fields shown in ``section``: their own annotation, bounds and default."""
+    out: dict[str, Any] = {}
+    for name, info in TrainConfig.model_fields.items():
+        if section_of(info) == section:
+            tp = Annotated[info.annotation, SWEEP_BOUNDS[name]] if name in SWEEP_BOUNDS else info.annotation
+            out[name] = (tp, info)
+    return out
 
-    family: Family = DEFAULTS["family"]
-    fc: bool = DEFAULTS["fc"]
-    z_dim: Count = DEFAULTS["z_dim"]
-    conv_dim: PowerOfTwo = DEFAULTS["conv_dim"]
-    d_dropout: Fraction = DEFAULTS["d_dropout"]
+
+def _knob_fields() -> dict[str, Any]:
+    """Every family's knobs (``trainers.families``), null by default: the trial's family's default.
+
+    Which family a knob may be set for is checked by ``SweepSpec`` (it sees ``model.family`` and the
+    searched families); the type and bounds here are the family's own.
+    """
+    from trainers.families import FAMILIES
+
+    out: dict[str, Any] = {}
+    for fam in FAMILIES.values():
+        for name, info in fam.knobs.model_fields.items():
+            tp = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+            out.setdefault(name, (tp | None, Field(None, description=f"a knob of family {fam.name}")))
+    return out
 
 
-class TrainSpec(Section):
-    """Optimisation knobs (``TrainConfig`` training fields, same defaults)."""
-
-    epochs: Count = DEFAULTS["epochs"]
-    batch_size: Count = DEFAULTS["batch_size"]
-    optimizer: Optimizer = DEFAULTS["optimizer"]
-    lr: Positive = DEFAULTS["lr"]
-    lr_d: Positive | None = DEFAULTS["lr_d"]
-    beta1: Fraction | None = DEFAULTS["beta1"]
-    beta2: Fraction | None = DEFAULTS["beta2"]
-    precision: Precision = DEFAULTS["precision"]
-    ema: bool = DEFAULTS["ema"]
-    ema_kimg: Positive = DEFAULTS["ema_kimg"]
-    label_smoothing: Fraction = DEFAULTS["label_smoothing"]
-    gp_lambda: Annotated[float, Field(ge=0)] = DEFAULTS["gp_lambda"]
-    n_critic: Count = DEFAULTS["n_critic"]
-    report_every_images: Count | None = DEFAULTS["report_every_images"]
-    channels_last: bool = DEFAULTS["channels_last"]
-    compile: bool = DEFAULTS["compile"]
-    device: Device = DEFAULTS["device"]
+ModelSpec = create_model(
+    "ModelSpec", __base__=Section, __doc__="Architecture knobs: ``TrainConfig``'s model fields.",
+    **_spec_fields(MODEL),
+)
+TrainSpec = create_model(
+    "TrainSpec", __base__=Section,
+    __doc__="Optimisation knobs: TrainConfig's train fields, the families' knobs (null: family default).",
+    **_spec_fields(TRAIN), **_knob_fields(),
+)
+KNOBS: frozenset[str] = frozenset(_knob_fields())  # the train fields that belong to one family or another
 
 
 class MetricsSpec(Section):

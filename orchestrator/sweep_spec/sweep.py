@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from orchestrator.schedulers import SCHEDULERS, scheduler_label
 from orchestrator.sweep_spec.errors import FieldError, Loc
 from orchestrator.sweep_spec.params import ParamSpec, SearchSpec
 from orchestrator.sweep_spec.sections import (
+    KNOBS,
     CheckpointSpec,
     DataSpec,
     MetricsSpec,
@@ -27,7 +28,7 @@ from orchestrator.sweep_spec.sections import (
     resolve_path,
 )
 from trainers.cache import stable_hash
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, for_family
 from trainers.metric_names import format_metric_name, parse_metric_name
 from trainers.registry import metric_mode
 
@@ -145,7 +146,42 @@ class SweepSpec(Section):
                 _check_batch(v, self.data, ("search", "params", "batch_size", entry.kind, i))
         return self
 
+    @model_validator(mode="after")
+    def _knobs_fit_the_families(self) -> SweepSpec:
+        """A family's knob (``train.n_critic``, searched or set) needs that family in the sweep, and the
+        base config must make a valid ``TrainConfig`` for every family the sweep trains."""
+        from trainers.families import KNOB_OWNERS
+
+        families = self.families
+        places = [(name, ("train", name)) for name in KNOBS if getattr(self.train, name) is not None]
+        places += [(name, ("search", "params", name)) for name in self.search.params if name in KNOBS]
+        for name, where in places:
+            owners = KNOB_OWNERS[name]
+            if not set(owners) & set(families):
+                fam = "model.family is" if "family" not in self.search.params else "the searched families are"
+                raise FieldError(
+                    f"{name} is a knob of family {' and '.join(owners)}; {fam} {', '.join(families)} "
+                    f"(set model.family: {owners[0]}, search family, or remove {name})",
+                    where,
+                )
+        for family in families:
+            try:
+                TrainConfig.from_dict(for_family({**self.base_train_values(), "family": family}))
+            except ValidationError as err:  # what the sections cannot see (none today): say it as it is
+                first = err.errors()[0]
+                what = ".".join(map(str, first["loc"]))
+                msg = first["msg"].removeprefix("Value error, ")
+                what = f"{what}: " if what else ""
+                raise FieldError(f"for family {family}: {what}{msg}", ("train",)) from None
+        return self
+
     # ---- derived values -------------------------------------------------------------------------
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The GAN families this sweep trains: ``model.family``, or the values a search gives it."""
+        entry = self.search.params.get("family")
+        return tuple(dict.fromkeys(entry.values)) if entry is not None else (self.model.family,)
 
     @property
     def source_path(self) -> Path | None:
@@ -230,12 +266,14 @@ class SweepSpec(Section):
             return None
         return max(epochs, epochs * math.ceil(images / min(every)))
 
-    def base_train_config(self) -> TrainConfig:
-        """The TrainConfig every trial starts from (spec's model + train, data's image size, seed)."""
-        values = {**self.model.model_dump(), **self.train.model_dump()}
-        return TrainConfig(
-            **values, image_size=self.data.image_size, seed=self.seed, metric_every=self.metrics.every
-        )
+    def base_train_values(self) -> dict[str, Any]:
+        """The TrainConfig values every trial starts from: spec's model + train (the knobs set), data's
+        image size, seed. A plain dict, not a ``TrainConfig``: where the sweep searches ``family`` it
+        holds the knobs of every family searched, and a trial's sampled values complete it
+        (``orchestrator.trial.trial_config``)."""
+        train = {k: v for k, v in self.train.model_dump().items() if not (k in KNOBS and v is None)}
+        return {**self.model.model_dump(), **train, "image_size": self.data.image_size, "seed": self.seed,
+                "metric_every": self.metrics.every}
 
     def data_config(self) -> Any:
         """The ``trainers.data.DataConfig`` for this sweep (imported lazily: trainers.data is heavy)."""

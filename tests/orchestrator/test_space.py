@@ -27,13 +27,14 @@ def _spec(algorithm: str, tmp_path: Path, num_samples: int = 3, scheduler: str =
         "batch_size": {"grid": [16, 64]},
         "lr": {"loguniform": [1.0e-5, 1.0e-3]},
         "optimizer": {"choice": ["adam", "rmsprop"]},
-        "n_critic": {"randint": [1, 5]},
+        "n_critic": {"randint": [1, 5]},  # a knob of WGAN-GP, the family below
     })
     return from_dict(
         {
             "name": "s",
             "storage": str(tmp_path),
             "data": {"source": "synthetic", "image_size": 32, "count": 64},
+            "model": {"family": "wgan_gp"},
             "search": {"algorithm": algorithm, "num_samples": num_samples, "params": params, **extra},
             "metrics": {"backbone": "rand", "samples": 64},
             "resources": {"max_concurrent": 3},

@@ -6,17 +6,24 @@ penalty runs through the eager critic (double backward) in fp32 (see ``losses.gr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import torch
+from pydantic import Field
 from torch import nn
 
+from ..config import Count
 from ..losses import gradient_penalty, wgan_d_loss, wgan_g_loss
 from ..models import make_discriminator
-from . import Critic, Family
+from . import Critic, Family, Knobs
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
+
+
+class WGANGPKnobs(Knobs):
+    gp_lambda: Annotated[float, Field(ge=0)] = 10.0  # weight of the gradient penalty
+    n_critic: Count = 5  # critic steps per generator step
 
 
 def _build(cfg: TrainConfig) -> nn.Module:
@@ -26,7 +33,7 @@ def _build(cfg: TrainConfig) -> nn.Module:
 def _d_loss(
     d: Critic, real: torch.Tensor, fake: torch.Tensor, cfg: TrainConfig, d_eager: nn.Module
 ) -> torch.Tensor:
-    return wgan_d_loss(d(real), d(fake)) + gradient_penalty(d_eager, real, fake, cfg.gp_lambda)
+    return wgan_d_loss(d(real), d(fake)) + gradient_penalty(d_eager, real, fake, cfg.knobs.gp_lambda)
 
 
 def _g_loss(d: Critic, fake: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
@@ -34,9 +41,7 @@ def _g_loss(d: Critic, fake: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
 
 
 def _d_steps(cfg: TrainConfig) -> int:
-    if cfg.n_critic < 1:
-        raise ValueError(f"n_critic must be >= 1, got {cfg.n_critic}")
-    return cfg.n_critic
+    return cfg.knobs.n_critic
 
 
 FAMILY = Family(
@@ -46,4 +51,5 @@ FAMILY = Family(
     d_loss=_d_loss,
     g_loss=_g_loss,
     d_steps=_d_steps,
+    knobs=WGANGPKnobs,
 )

@@ -10,6 +10,7 @@ import yaml
 from spec_helpers import BASE, REPO, SEARCH_SPACES, demo_with, image_folder, write_spec
 
 from orchestrator.sweep_spec import SpecError, from_dict, load, parse_overrides
+from orchestrator.trial import merged_config
 
 
 def test_overrides_are_yaml_scalars_at_dotted_paths(tmp_path: Path) -> None:
@@ -57,7 +58,9 @@ def test_search_spaces_load(path: Path, tmp_path: Path) -> None:
     # the resolved spec is itself a valid spec and resolves to the same thing
     again = from_dict(resolved, "resolved", check_data=False)
     assert again.resolved() == resolved and again.spec_hash == spec.spec_hash
-    assert spec.base_train_config().image_size == spec.data.image_size
+    assert spec.base_train_values()["image_size"] == spec.data.image_size
+    for family in spec.families:  # every family the spec trains gets a valid config from it
+        assert merged_config(spec.base_train_values(), {"family": family}).family == family
 
 
 def test_search_space_names() -> None:

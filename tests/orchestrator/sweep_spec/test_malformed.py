@@ -59,7 +59,32 @@ MALFORMED: list[tuple[str, str | dict[str, Any], str, tuple[str, ...]]] = [
         "search.params.d_dropout.loguniform[0]",
         ("must be > 0",),
     ),
-    ("conv_dim_model", _with("model.conv_dim", 48), "model.conv_dim", ("power of two >= 8, got 48",)),
+    ("conv_dim_model", _with("model.conv_dim", 48), "model.conv_dim", ("power of two, got 48",)),
+    ("conv_dim_below_sweep_min", _with("model.conv_dim", 4), "model.conv_dim", ("must be >= 8, got 4",)),
+    (  # a family's knob where the sweep trains another family (BASE's family: dcgan)
+        "knob_of_another_family",
+        _with("train.n_critic", 3),
+        "train.n_critic",
+        ("n_critic is a knob of family wgan_gp", "model.family is dcgan"),
+    ),
+    (
+        "searched_knob_of_another_family",
+        _with("search.params.gp_lambda", {"uniform": [1.0, 10.0]}),
+        "search.params.gp_lambda",
+        ("gp_lambda is a knob of family wgan_gp",),
+    ),
+    (
+        "knob_out_of_its_familys_bounds",
+        _with("train.label_smoothing", 1.5),
+        "train.label_smoothing",
+        ("label_smoothing must be in [0, 1), got 1.5",),
+    ),
+    (
+        "knob_of_an_unsearched_family",
+        _with("train.label_smoothing", 0.1, _with("search.params.family", {"grid": ["wgan_gp", "sngan"]})),
+        "train.label_smoothing",
+        ("knob of family dcgan", "the searched families are wgan_gp, sngan"),
+    ),
     (
         "conv_dim_grid",
         _with("search.params.conv_dim", {"grid": [16, 48]}),

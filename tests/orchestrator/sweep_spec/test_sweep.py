@@ -9,6 +9,7 @@ from spec_helpers import REPO, demo_with
 
 from orchestrator import sweep_spec as spec_mod
 from orchestrator.sweep_spec import from_dict, load
+from orchestrator.trial import merged_config
 from trainers.config import TrainConfig
 
 
@@ -23,14 +24,42 @@ def test_spec_hash_stable_and_sensitive(tmp_path: Path) -> None:
     assert a.experiment == "demo" and Path(a.storage).is_absolute()
 
 
-def test_base_train_config_is_the_trials_starting_point() -> None:
-    # (SweepSpec.trial_config was removed: trials merge sampled values in orchestrator.trial, and
-    # every sampled value was validated with the field's own type when the spec was loaded)
+def test_base_train_values_are_the_trials_starting_point() -> None:
+    # trials merge their sampled values over these in orchestrator.trial.merged_config; every sampled
+    # value was validated with the field's own type when the spec was loaded
     spec = load(REPO / "search_spaces" / "demo.yaml")
-    base = spec.base_train_config()
-    assert isinstance(base, TrainConfig)
+    base = merged_config(spec.base_train_values(), {})
     assert (base.conv_dim, base.epochs, base.image_size, base.seed) == (16, 6, 32, 0)
-    assert (base.ema, base.ema_kimg) == (TrainConfig.ema, TrainConfig.ema_kimg)  # one set of defaults
+    defaults = TrainConfig.model_fields
+    assert (base.ema, base.ema_kimg) == (defaults["ema"].default, defaults["ema_kimg"].default)  # one set
+    assert spec.model.model_fields["conv_dim"].default == defaults["conv_dim"].default
+
+
+def test_spec_sections_are_derived_from_train_config() -> None:
+    """A field of TrainConfig marked for a section is in it, with its bounds: one definition."""
+    from orchestrator.sweep_spec import ModelSpec, TrainSpec
+    from trainers.config import section_of
+
+    for section, model in (("model", ModelSpec), ("train", TrainSpec)):
+        ours = {n for n, f in TrainConfig.model_fields.items() if section_of(f) == section}
+        assert ours <= set(model.model_fields)
+    assert {"label_smoothing", "gp_lambda", "n_critic"} <= set(TrainSpec.model_fields)  # the families' knobs
+
+
+def test_a_sweep_mixing_families_gives_each_trial_its_own_knobs(tmp_path: Path) -> None:
+    spec = demo_with(
+        tmp_path,
+        train__label_smoothing=0.1,
+        train__n_critic=2,
+        search={"algorithm": "random", "params": {"family": {"grid": ["dcgan", "wgan_gp"]},
+                                                  "gp_lambda": {"uniform": [1.0, 10.0]}}},
+    )
+    assert spec.families == ("dcgan", "wgan_gp")
+    base = spec.base_train_values()
+    dcgan = merged_config(base, {"family": "dcgan", "gp_lambda": 5.0})
+    wgan = merged_config(base, {"family": "wgan_gp", "gp_lambda": 5.0})
+    assert dcgan.knobs.label_smoothing == 0.1 and "gp_lambda" not in dcgan.to_dict()
+    assert (wgan.knobs.n_critic, wgan.knobs.gp_lambda) == (2, 5.0) and "label_smoothing" not in wgan.to_dict()
 
 
 def test_grid_size_counts(tmp_path: Path) -> None:
