@@ -2,10 +2,12 @@
 kill at each point, then the store audited (no duplicate step, no gap, statuses right).
 
 - the driver SIGKILLed mid-sweep: no process of its Ray left after 30 s; `--resume` finishes;
-- the driver SIGKILLed during the end-of-sweep re-measurement: `--resume` measures only the rest;
-- two `--resume` drivers of one sweep on an MLflow server: the second is refused naming the first;
-- a trial worker SIGKILLed under `scheduler.type: none` with only the time cadence of checkpoints:
-  it continues from its last report's checkpoint, not from epoch 1.
+- two `--resume` drivers of that sweep (on an MLflow server): the second is refused naming the first
+  (one sweep, `killed_and_resumed`, read by both tests);
+- the driver SIGKILLed during the end-of-sweep re-measurement: `--resume` measures only the rest.
+
+A trial worker SIGKILLed under `scheduler.type: none` with only the time cadence of checkpoints is
+in test_faults_e2e.py (its worker-kill sweep checkpoints by `every_s`).
 
 Each test prints what the resume recomputed (read with `pytest -s`)."""
 
@@ -17,6 +19,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +84,13 @@ def _wait(proc: subprocess.Popen[str], done: Any, what: str, timeout: float = 60
 
 
 def _training(client: MlflowClient, name: str, least: int) -> bool:
-    """Both trials logged at least `least` epochs and are still training."""
+    """Both trials logged at least `least` epochs and the slower one has 2 or more left to train.
+
+    Not "both have 2 left": conv_dim 8 trains faster than 16, and under load it ran 2 epochs ahead,
+    past that window (the driver ended before the kill, in the session's baseline run)."""
     runs = _trials(client, name)
     counts = [len(_steps(client, r.info.run_id)) for r in runs]
-    return len(runs) == 2 and all(least <= n < EPOCHS - 1 for n in counts)
+    return len(runs) == 2 and least <= min(counts) < EPOCHS - 1
 
 
 def _alive(pid: int, ticks: str) -> bool:
@@ -132,53 +139,133 @@ def _first_results_after(tmp_path: Path, name: str, killed_pids: set[int]) -> di
     return out
 
 
-def test_a_killed_driver_leaves_no_ray_process_after_30_s_and_resume_finishes(tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "driverkill")
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    proc = _start(spec, tmp_path)
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class KilledAndResumed:
+    """One sweep on an MLflow server, its driver SIGKILLed once both trials had trained 3 epochs,
+    then resumed by one `--resume` driver while a second `--resume` was refused. The two tests
+    below read it; a sweep per test cost a whole second sweep (Ray, 12 trial-epochs, a resume)."""
+
+    client: MlflowClient
+    tree: str  # the command lines of the killed driver's processes, at the kill
+    processes: int  # how many there were
+    took_s: float  # from the kill until none of them was alive (capped at 60)
+    left: list[str]  # those still alive then
+    before: dict[str, list[int]]  # {trial_id: d_loss steps logged before the kill}
+    restarted: dict[str, int]  # {trial_id: first epoch reported after the kill}
+    owner: dict[str, Any]  # the resumed driver's lease, read from the parent run while it ran
+    resumed_pid: int
+    resumed: tuple[int, str]  # the resumed driver's exit code and output
+    refused: subprocess.CompletedProcess[str]  # the second `--resume`, started while it ran
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledAndResumed]:
+    tmp_path = tmp_path_factory.mktemp("driverkill")
+    port = _free_port()
+    db = f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}"
+    (tmp_path / "server").mkdir()
+    MlflowClient(db).search_experiments()  # creates the database
+    server = subprocess.Popen([*GANSWEEP, "ui", "--store", db, "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV,
+                              start_new_session=True)
+    procs: list[subprocess.Popen[str]] = []
     try:
-        _wait(proc, lambda: _training(client, "driverkill", 3), "both trials trained 3 epochs")
-        tree = reaper.descendants(proc.pid)
+        assert server.stdout is not None and f":{port}/" in server.stdout.readline()
+        uri = f"http://127.0.0.1:{port}"
+        spec = _spec(tmp_path, "driverkill", tracking={"uri": uri})
+        client = MlflowClient(uri)
+        first = _start(spec, tmp_path)
+        procs.append(first)
+        _wait(first, lambda: _training(client, "driverkill", 3), "both trials trained 3 epochs")
+        tree = reaper.descendants(first.pid)
         names = " | ".join(_cmdline(p) for p in tree)
-        assert "raylet" in names and "DashboardAgent" in names and "ImplicitFunc" in names, names
         # every process of the killed driver's Ray: a trial worker between tasks is not always titled
         # ImplicitFunc, and anything any of them reported came before the kill
         workers = set(tree)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
         killed = time.monotonic()
         while any(_alive(p, t) for p, t in tree.items()) and time.monotonic() - killed < 60:
             time.sleep(0.2)
         took = time.monotonic() - killed
         left = [_cmdline(p)[:60] for p, t in tree.items() if _alive(p, t)]
-        assert not left and took <= 30, f"{len(tree)} processes, still there after {took:.1f} s: {left}"
-        print(f"\n[driver SIGKILL] {len(tree)} processes of its Ray all gone {took:.1f} s after the kill")
+        before = {r.data.tags["gansweep.trial_id"]: _steps(client, r.info.run_id)
+                  for r in _trials(client, "driverkill")}
+
+        resumed = _start(spec, tmp_path, "--resume")
+        procs.append(resumed)
+
+        def owner() -> dict[str, Any]:
+            parent, _ = sweep_runs(client, "driverkill")
+            return json.loads(parent.data.tags.get(TAG_LEASE_OWNER, "{}"))
+
+        _wait(resumed, lambda: owner().get("pid") == resumed.pid, "the resumed driver's lease")
+        held = owner()
+        refused = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
+        out, err = resumed.communicate(timeout=900)
+        yield KilledAndResumed(
+            client=client, tree=names, processes=len(tree), took_s=took, left=left, before=before,
+            restarted=_first_results_after(tmp_path, "driverkill", workers), owner=held,
+            resumed_pid=resumed.pid, resumed=(resumed.returncode, (out + err)[-3000:]), refused=refused,
+        )
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    trials = _trials(client, "driverkill")
-    before = {r.data.tags["gansweep.trial_id"]: _steps(client, r.info.run_id) for r in trials}
-    done = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    _audit(client, "driverkill", "final_fid512_rand")
-    restarted = _first_results_after(tmp_path, "driverkill", workers)
-    print(f"[driver SIGKILL] epochs logged before the kill {before}; resume restarted at {restarted}")
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_a_killed_driver_leaves_no_ray_process_after_30_s_and_resume_finishes(
+    killed_and_resumed: KilledAndResumed,
+) -> None:
+    run = killed_and_resumed
+    assert "raylet" in run.tree and "DashboardAgent" in run.tree and "ImplicitFunc" in run.tree, run.tree
+    assert not run.left and run.took_s <= 30, (
+        f"{run.processes} processes, still there after {run.took_s:.1f} s: {run.left}")
+    print(f"\n[driver SIGKILL] {run.processes} processes of its Ray all gone {run.took_s:.1f} s after it")
+    assert run.resumed[0] == 0, run.resumed[1]
+    _audit(run.client, "driverkill", "final_fid512_rand")
+    print(f"[driver SIGKILL] epochs logged before the kill {run.before}; resume restarted at {run.restarted}")
     # Each trial restarts right after a checkpoint (every 2 epochs): at 3 or 5, or at 1 when Tune's
     # experiment snapshot (written at most every 10 s) predates the trial's first checkpoint; never
     # past what was logged. MLflow's record has no duplicate either way (_audit above).
-    for trial_id, first in restarted.items():
-        assert first in (1, 3, 5) and first <= len(before[trial_id]) + 1, "right after a checkpoint"
-    assert any(first > 1 for first in restarted.values()), "at least one trial resumed from a checkpoint"
+    for trial_id, steps in run.before.items():  # it had 2 or more epochs left: it cannot have ended
+        assert trial_id in run.restarted or len(steps) >= EPOCHS - 1, f"{trial_id} never reported again"
+    for trial_id, first in run.restarted.items():
+        assert first in (1, 3, 5) and first <= len(run.before[trial_id]) + 1, "right after a checkpoint"
+    assert any(first > 1 for first in run.restarted.values()), "at least one trial resumed from a checkpoint"
+
+
+def test_a_second_resume_driver_on_an_mlflow_server_is_refused_naming_the_first(
+    killed_and_resumed: KilledAndResumed,
+) -> None:
+    run, second = killed_and_resumed, killed_and_resumed.refused
+    assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, second.stderr
+    assert (f"sweep driverkill is being run by another driver: host {run.owner['host']} "
+            f"pid {run.resumed_pid} since {run.owner['since']}") in lines[0]
+    assert run.resumed[0] == 0, run.resumed[1]  # the refused driver changed nothing of the running one
+    _audit(run.client, "driverkill", "final_fid512_rand")
+    print(f"\n[two --resume drivers] second refused: {lines[0]}")
 
 
 def test_a_kill_during_the_remeasurement_then_resume_logs_each_final_once(tmp_path: Path) -> None:
-    # 2 epochs, then two re-measurements of 10k samples each (seconds each on CPU): time to kill between.
+    # 2 epochs, then two re-measurements of 2 draws of 4k samples each (seconds each on CPU): time to
+    # kill between (3 draws of 10k each made this the slowest e2e test: 197 s at load 8).
     spec = _spec(tmp_path, "remeasure", metrics={"backbone": "rand", "samples": 128, "batch_size": 512,
-                                                   "final_top_k": 2, "final_samples": 10000},
+                                                   "final_top_k": 2, "final_samples": 4000, "final_draws": 2},
                  **{"train.epochs": 2, "checkpoint": {}})
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    key = "final_fid10k_rand"
+    key = "final_fid4k_rand"
 
     def measured() -> int:
         return sum(1 for r in _trials(client, "remeasure") if key in r.data.metrics)
@@ -205,91 +292,6 @@ def test_a_kill_during_the_remeasurement_then_resume_logs_each_final_once(tmp_pa
         trial_id = child.data.tags["gansweep.trial_id"]
         assert len(_results(tmp_path, "remeasure", trial_id)) == 2, "no epoch trained again"
     print("\n[kill during re-measurement] resume: no trial retrained, 1 of 2 trials re-measured")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_a_second_resume_driver_on_an_mlflow_server_is_refused_naming_the_first(tmp_path: Path) -> None:
-    port = _free_port()
-    db = f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}"
-    (tmp_path / "server").mkdir()
-    MlflowClient(db).search_experiments()  # creates the database
-    server = subprocess.Popen([*GANSWEEP, "ui", "--store", db, "--port", str(port)], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV,
-                              start_new_session=True)
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        assert server.stdout is not None and f":{port}/" in server.stdout.readline()
-        uri = f"http://127.0.0.1:{port}"
-        spec = _spec(tmp_path, "twodrivers", tracking={"uri": uri})
-        client = MlflowClient(uri)
-        first = _start(spec, tmp_path)
-        procs.append(first)
-        _wait(first, lambda: _training(client, "twodrivers", 2), "both trials trained 2 epochs")
-        os.kill(first.pid, signal.SIGKILL)  # the sweep to resume
-        first.wait()
-
-        resumed = _start(spec, tmp_path, "--resume")
-        procs.append(resumed)
-
-        def owner() -> dict[str, Any]:
-            parent, _ = sweep_runs(client, "twodrivers")
-            return json.loads(parent.data.tags.get(TAG_LEASE_OWNER, "{}"))
-
-        _wait(resumed, lambda: owner().get("pid") == resumed.pid, "the resumed driver's lease")
-        held = owner()
-        second = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
-        assert second.returncode == 2, second.stdout[-2000:] + second.stderr[-2000:]
-        lines = [line for line in second.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1, second.stderr
-        assert (f"sweep twodrivers is being run by another driver: host {held['host']} pid {resumed.pid} "
-                f"since {held['since']}") in lines[0]
-        out, err = resumed.communicate(timeout=900)
-        assert resumed.returncode == 0, (out + err)[-3000:]
-        _audit(client, "twodrivers", "final_fid512_rand")
-        print(f"\n[two --resume drivers] second refused: {lines[0]}")
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
-
-
-def test_a_dead_worker_without_rungs_continues_from_its_time_cadence_checkpoint(tmp_path: Path) -> None:
-    """scheduler none and no checkpoint.every: before issue 24 a dead worker retrained from epoch 1.
-    With `every_s` tiny every report is past the cadence, so the trial continues where it died."""
-    spec = _spec(tmp_path, "cadence", checkpoint={"every_s": 0.001})
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    proc = _start(spec, tmp_path)
-    killed: int | None = None
-    try:
-        _wait(proc, lambda: _training(client, "cadence", 3), "both trials trained 3 epochs")
-        workers = [p for p in reaper.descendants(proc.pid) if "ImplicitFunc.train" in _cmdline(p)]
-        assert workers
-        killed = workers[0]
-        logged = {r.data.tags["gansweep.trial_id"]: len(_steps(client, r.info.run_id))
-                  for r in _trials(client, "cadence")}
-        os.kill(killed, signal.SIGKILL)
-        out, err = proc.communicate(timeout=900)
-        assert proc.returncode == 0, (out + err)[-3000:]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    _audit(client, "cadence", "final_fid512_rand")
-    (trial_id,) = [t for t in logged if any(r["pid"] == killed for r in _results(tmp_path, "cadence", t))]
-    after = [r for r in _results(tmp_path, "cadence", trial_id) if r["pid"] != killed]
-    first = after[0]["training_iteration"]
-    print(f"\n[worker SIGKILL, scheduler none, every_s] epochs logged at the kill {logged}; "
-          f"the killed trial continued at epoch {first}")
-    assert first >= 3, "continued from a checkpoint of epoch >= 2, not from epoch 1"
-    assert first >= logged[trial_id], "lost at most the epoch in progress"
 
 
 def _results(tmp_path: Path, name: str, trial_id: str) -> list[dict[str, Any]]:

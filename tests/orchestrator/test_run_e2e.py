@@ -72,7 +72,7 @@ def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -
     deadline = time.time() + 300
     try:
         while time.time() < deadline:
-            time.sleep(2)
+            time.sleep(0.5)
             experiment = client.get_experiment_by_name("killed") if (tmp_path / "mlruns").exists() else None
             if experiment is None:
                 continue
@@ -118,8 +118,8 @@ def test_resume_after_killing_the_driver_has_no_duplicate_runs(tmp_path: Path) -
 
 
 def test_ctrl_c_ends_with_a_resume_hint_and_resume_finishes(tmp_path: Path) -> None:
-    # 4 trials, 2 at a time: Ctrl-C comes while two run and two have not started.
-    spec = tiny_spec(tmp_path, name="interrupted", **{"train.epochs": 3, "search.num_samples": 2})
+    # 4 trials of 2 epochs, 2 at a time: Ctrl-C comes while two run and two have not started.
+    spec = tiny_spec(tmp_path, name="interrupted", **{"train.epochs": 2, "search.num_samples": 2})
     proc = subprocess.Popen(
         [*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -127,7 +127,7 @@ def test_ctrl_c_ends_with_a_resume_hint_and_resume_finishes(tmp_path: Path) -> N
     client = store(tmp_path)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        time.sleep(1)
+        time.sleep(0.3)
         experiment = client.get_experiment_by_name("interrupted") if (tmp_path / "mlruns").exists() else None
         if experiment is not None and client.search_runs(
             [experiment.experiment_id], "tags.`gansweep.kind` = 'trial'"
