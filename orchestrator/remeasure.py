@@ -17,7 +17,6 @@ the verdict: the winner ahead of the runner-up by more than the noise, or within
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -169,12 +168,5 @@ def _recorded_draws(client: MlflowClient, run: Any, key: str, draws: int) -> tup
 
 def _log_measurement(client: MlflowClient, run_id: str, key: str, measured: uncertainty.Measured) -> None:
     """A trial's draws (step = draw index), their mean and std in one batch, as soon as it is measured:
-    all of them are on record or none, and a kill before the next trial loses nothing measured."""
-    from mlflow.entities import Metric
-
-    now = int(time.time() * 1000)
-    metrics = [Metric(names.draws_key(key), v, now, d) for d, v in enumerate(measured.values)]
-    metrics.append(Metric(key, measured.mean, now, 0))
-    if math.isfinite(measured.std):
-        metrics.append(Metric(names.std_key(key), measured.std, now, 0))
-    client.log_batch(run_id, metrics=metrics)
+    a kill before the next trial loses nothing measured."""
+    uncertainty.log_measured(client, run_id, names.draws_key(key), key, measured)

@@ -134,11 +134,7 @@ def record(client: MlflowClient, parent_run_id: str, metric: str,
     found = verdict(metric, list(measured.values()))
     if found is None or not verdict_tag:
         return None
-    client.set_tag(parent_run_id, names.TAG_VERDICT, found.line())
-    if found.runner_up is not None:
-        client.log_metric(parent_run_id, names.MARGIN, found.margin)
-        if math.isfinite(found.noise):
-            client.log_metric(parent_run_id, names.MARGIN_NOISE, found.noise)
+    _record_verdict(client, parent_run_id, found, names.TAG_VERDICT, names.MARGIN, names.MARGIN_NOISE)
     return found
 
 
@@ -147,27 +143,38 @@ def record_seeds(client: MlflowClient, parent_run_id: str, metric: str,
     """Per top trial (keyed by run id; skipping those in ``logged``) its values over training seeds, in
     one batch: ``<metric>_per_seed`` (step = seed index), their mean ``<metric>_seeds`` and std; and
     the verdict across seeds on the parent. ``metric`` is the re-measured key (``final_fid5k_rand``)."""
-    from mlflow.entities import Metric
-
-    key = names.seeds_key(metric)
     for run_id, m in measured.items():
-        if run_id in logged:
-            continue
-        now = int(time.time() * 1000)
-        batch = [Metric(names.per_seed_key(metric), v, now, i) for i, v in enumerate(m.values)]
-        batch.append(Metric(key, m.mean, now, 0))
-        if math.isfinite(m.std):
-            batch.append(Metric(names.std_key(key), m.std, now, 0))
-        client.log_batch(run_id, metrics=batch)
+        if run_id not in logged:
+            log_measured(client, run_id, names.per_seed_key(metric), names.seeds_key(metric), m)
     found = verdict(metric, list(measured.values()), unit="seeds")
     if found is None:
         return None
-    client.set_tag(parent_run_id, names.TAG_SEED_VERDICT, found.line())
-    if found.runner_up is not None:
-        client.log_metric(parent_run_id, names.SEED_MARGIN, found.margin)
-        if math.isfinite(found.noise):
-            client.log_metric(parent_run_id, names.SEED_MARGIN_NOISE, found.noise)
+    _record_verdict(client, parent_run_id, found, names.TAG_SEED_VERDICT, names.SEED_MARGIN,
+                    names.SEED_MARGIN_NOISE)
     return found
+
+
+def log_measured(client: MlflowClient, run_id: str, values_key: str, key: str, m: Measured) -> None:
+    """One trial's values (``values_key``, step = draw or seed index), their mean (``key``) and std in
+    one batch: all of them are on record or none, so a driver killed after it loses nothing of it."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(values_key, v, now, i) for i, v in enumerate(m.values)]
+    batch.append(Metric(key, m.mean, now, 0))
+    if math.isfinite(m.std):
+        batch.append(Metric(names.std_key(key), m.std, now, 0))
+    client.log_batch(run_id, metrics=batch)
+
+
+def _record_verdict(client: MlflowClient, parent_run_id: str, found: Verdict, tag: str, margin: str,
+                    margin_noise: str) -> None:
+    """The verdict line as the parent's ``tag``, and its margin and noise as the parent's metrics."""
+    client.set_tag(parent_run_id, tag, found.line())
+    if found.runner_up is not None:
+        client.log_metric(parent_run_id, margin, found.margin)
+        if math.isfinite(found.noise):
+            client.log_metric(parent_run_id, margin_noise, found.noise)
 
 
 def recorded_line(client: MlflowClient, parent_run_id: str) -> str | None:
