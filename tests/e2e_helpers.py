@@ -100,3 +100,19 @@ def run_logged(spec: Path, cwd: Path, timeout: float = 900) -> LoggedSweep:
             if proc.poll() is None:
                 proc.kill()
     return LoggedSweep(cwd, log.read_text(), err.read_text(), seen, proc.returncode)
+
+
+def wait_for(proc: subprocess.Popen[str], done: Any, what: str, timeout: float = 600) -> None:
+    """Poll `done()` every 0.3 s until it holds; fail if `proc` (a sweep driver) ends first or time is up."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the driver ended before {what}: " + ((out or "") + (err or ""))[-3000:])
+        try:
+            if done():
+                return
+        except Exception:  # noqa: BLE001 - the store may be half created at first
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")

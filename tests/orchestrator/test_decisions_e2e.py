@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.record import names
-from tests.e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec
+from tests.e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -174,15 +173,7 @@ def test_a_driver_killed_during_the_reseeds_resumes_them(tmp_path: Path) -> None
     proc = subprocess.Popen([*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 600
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                if mid_reseed():
-                    break
-            except Exception:  # noqa: BLE001 - the store may be half created at first
-                pass
-            time.sleep(0.2)
-        assert proc.poll() is None, f"the driver ended before a reseed trained: {proc.stderr.read()[-3000:]}"
+        wait_for(proc, mid_reseed, "a reseed trained some epochs, not all")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import GANSWEEP, run_cli, sweep_runs, tiny_spec
+from e2e_helpers import GANSWEEP, run_cli, sweep_runs, tiny_spec, wait_for
 from mlflow.tracking import MlflowClient
 
 from orchestrator import reaper
@@ -66,21 +66,6 @@ def _trials(client: MlflowClient, name: str) -> list[Any]:
     if experiment is None:
         return []
     return client.search_runs([experiment.experiment_id], "tags.`gansweep.kind` = 'trial'")
-
-
-def _wait(proc: subprocess.Popen[str], done: Any, what: str, timeout: float = 600) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"the driver ended before {what}: " + (out + err)[-3000:])
-        try:
-            if done():
-                return
-        except Exception:  # noqa: BLE001 - the store may be half created at first
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _training(client: MlflowClient, name: str, least: int) -> bool:
@@ -193,7 +178,7 @@ def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kil
         client = MlflowClient(uri)
         first = _start(spec, tmp_path)
         procs.append(first)
-        _wait(first, lambda: _training(client, "driverkill", 3)
+        wait_for(first, lambda: _training(client, "driverkill", 3)
               and _snapshot_has_a_checkpoint(tmp_path / "runs", "driverkill"),
               "both trials trained 3 epochs and Tune's snapshot holds a checkpoint")
         tree = reaper.descendants(first.pid)
@@ -218,7 +203,7 @@ def killed_and_resumed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kil
             parent, _ = sweep_runs(client, "driverkill")
             return json.loads(parent.data.tags.get(TAG_LEASE_OWNER, "{}"))
 
-        _wait(resumed, lambda: owner().get("pid") == resumed.pid, "the resumed driver's lease")
+        wait_for(resumed, lambda: owner().get("pid") == resumed.pid, "the resumed driver's lease")
         held = owner()
         refused = run_cli(["run", str(spec), "--resume"], cwd=tmp_path)
         out, err = resumed.communicate(timeout=900)
@@ -286,7 +271,7 @@ def test_a_kill_during_the_remeasurement_then_resume_logs_each_final_once(tmp_pa
 
     proc = _start(spec, tmp_path)
     try:
-        _wait(proc, lambda: measured() >= 1, "the first re-measured value", timeout=900)
+        wait_for(proc, lambda: measured() >= 1, "the first re-measured value", timeout=900)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
