@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -116,3 +117,16 @@ def wait_for(proc: subprocess.Popen[str], done: Any, what: str, timeout: float =
             pass
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill_when(proc: subprocess.Popen[str], done: Any, what: str, timeout: float = 600) -> None:
+    """SIGKILL the sweep driver `proc` (started in its own session) once `done()` holds; if waiting
+    fails, its whole process group goes, so no driver outlives the test."""
+    try:
+        wait_for(proc, done, what, timeout)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

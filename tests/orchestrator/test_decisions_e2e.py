@@ -5,14 +5,13 @@ decision signal and re-measures its top trials (issue 10), and retrains them wit
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from orchestrator.record import names
-from tests.e2e_helpers import GANSWEEP, run_cli, store, sweep_runs, tiny_spec, wait_for
+from tests.e2e_helpers import GANSWEEP, kill_when, run_cli, store, sweep_runs, tiny_spec
 
 pytestmark = pytest.mark.slow
 
@@ -172,14 +171,7 @@ def test_a_driver_killed_during_the_reseeds_resumes_them(tmp_path: Path) -> None
     env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
     proc = subprocess.Popen([*GANSWEEP, "run", str(spec)], cwd=tmp_path, start_new_session=True, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(proc, mid_reseed, "a reseed trained some epochs, not all")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    kill_when(proc, mid_reseed, "a reseed trained some epochs, not all")
     killed_in = {r.info.run_id for r in reseeds() if 1 <= len(steps(r.info.run_id)) < 4}
     assert killed_in, "killed while a reseed was training"
 

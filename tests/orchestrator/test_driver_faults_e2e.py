@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import GANSWEEP, run_cli, sweep_runs, tiny_spec, wait_for
+from e2e_helpers import GANSWEEP, kill_when, run_cli, sweep_runs, tiny_spec, wait_for
 from mlflow.tracking import MlflowClient
 
 from orchestrator import reaper
@@ -270,14 +270,7 @@ def test_a_kill_during_the_remeasurement_then_resume_logs_each_final_once(tmp_pa
         return sum(1 for r in _trials(client, "remeasure") if key in r.data.metrics)
 
     proc = _start(spec, tmp_path)
-    try:
-        wait_for(proc, lambda: measured() >= 1, "the first re-measured value", timeout=900)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    kill_when(proc, lambda: measured() >= 1, "the first re-measured value", timeout=900)
     assert measured() == 1, "killed between the two re-measurements"
     parent, _ = sweep_runs(client, "remeasure")
     assert parent.info.status == "RUNNING"  # SIGKILL: nothing could end it; the resume does
