@@ -37,7 +37,7 @@ from orchestrator import uncertainty
 from orchestrator.record import names
 from orchestrator.remeasure import FinalMeasure, final_samples
 from orchestrator.sampling import RESEED_INDEX, RESEED_KEY, RESEED_OF, reseed_points
-from orchestrator.storage import SweepFolder
+from orchestrator.storage import SweepFolder, run_config
 from orchestrator.sweep_spec import SweepSpec
 
 RESEED_EXPERIMENT = "reseed"  # the Tune experiment's folder inside the sweep's folder (then reseed-2, ...)
@@ -131,14 +131,8 @@ def run_reseeds(phase: ReseedPhase, client: MlflowClient, experiment_id: str, pa
                 reuse_actors=phase.reuse_actors,
                 trial_dirname_creator=_dirname,
             ),
-            run_config=tune.RunConfig(
-                name=name,
-                storage_path=phase.storage,  # inside the sweep's folder, on the sweep's storage
-                callbacks=[phase.callbacks],
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
-                failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-                verbose=0,
-            ),
+            # inside the sweep's folder, on the sweep's storage, recorded by the sweep's writer
+            run_config=run_config(spec, name, phase.storage, phase.callbacks),
         )
     tuner.fit()
     return wanted <= set(_ended(reseed_runs(client, experiment_id, parent_run_id)))

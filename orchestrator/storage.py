@@ -15,11 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+from ray import tune
 
 from trainers.cache import cache_root, stable_hash
+
+if TYPE_CHECKING:
+    from orchestrator.sweep_spec import SweepSpec
 
 SWEEP_STATE_FILE = "gansweep.json"  # parent run id, spec hash (a trial's resume state: trial.STATE_FILE)
 OWN_FILES = (SWEEP_STATE_FILE, "resolved_spec.json")
@@ -99,3 +104,19 @@ def sweep_folder(storage: str, name: str, resume: bool) -> SweepFolder:
         return chosen
     taken = fs.get_file_info(f"{base.rstrip('/')}/{name}").type != pafs.FileType.NotFound
     return folder(f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}" if taken else name)
+
+
+def run_config(spec: SweepSpec, name: str, storage_path: str, callbacks: Any) -> tune.RunConfig:
+    """The RunConfig of each Tune experiment of a sweep (the sweep itself and its reseeds): the spec's
+    checkpoint retention and retries, the sweep's callbacks (progress, MLflow writer), Tune quiet.
+
+    A trial whose worker died (preemption, OOM killer, lost GPU) restarts from its last checkpoint;
+    divergence is a final result, not an error, so it is not retried."""
+    return tune.RunConfig(
+        name=name,
+        storage_path=storage_path,  # as the spec says: a folder or any pyarrow URI
+        callbacks=[callbacks],
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
+        failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
+        verbose=0,
+    )

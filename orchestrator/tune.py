@@ -196,16 +196,7 @@ def _drive(
                     # first actor waits for its runtime_env), so trials get fresh actors there.
                     reuse_actors=address is None,
                 ),
-                run_config=tune.RunConfig(
-                    name=folder.name,
-                    storage_path=folder.storage,  # as the spec says: a folder or any pyarrow URI
-                    callbacks=[callbacks],
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.checkpoint.num_to_keep),
-                    # A trial whose worker died (preemption, OOM killer, lost GPU) restarts from its
-                    # last checkpoint; divergence is a final result, not an error, so it is not retried.
-                    failure_config=tune.FailureConfig(max_failures=spec.resources.max_failures),
-                    verbose=0,
-                ),
+                run_config=storage.run_config(spec, folder.name, folder.storage, callbacks),
             )
         grid = tuner.fit()
     finally:
