@@ -25,6 +25,7 @@ Usage::
     python benchmarks/bench_asha.py record --space batch --celeba-zip Z --limit 4000 --trials 9 \
         --epochs 6 --judge-samples 3000 --out benchmarks/results/celeba32_batch_curves.json
     python benchmarks/bench_asha.py replay benchmarks/results/celeba32_batch_curves.json --markdown
+    python benchmarks/bench_asha.py replay benchmarks/results/*_curves.json --targets
 """
 
 from __future__ import annotations
@@ -206,7 +207,7 @@ def main() -> None:
                      help="celeba32: conv_dim x optimizer x lr; batch: batch size x optimizer x lr; "
                           "families: DCGAN vs WGAN-GP x optimizer x lr")
     rep = sub.add_parser("replay", help="replay Tune's schedulers on recorded curves")
-    rep.add_argument("curves", type=Path)
+    rep.add_argument("curves", type=Path, nargs="+")
     rep.add_argument("--orders", type=int, default=200)
     rep.add_argument("--slots", type=int, nargs="+", default=[2, 4, 8])
     rep.add_argument("--top-k", type=int, default=3, help="trials re-measured at the end (final_top_k)")
@@ -214,6 +215,9 @@ def main() -> None:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--markdown", action="store_true",
                      help="the README table: regret, trial-epochs, wall-clock vs the full grid per slots")
+    rep.add_argument("--targets", action="store_true",
+                     help="one row per recording (several files): the default on 2 slots against issue 20's "
+                          "targets and the wall floor")
     args = parser.parse_args()
     if args.cmd == "record":
         record(args)

@@ -220,8 +220,9 @@ class SuccessiveHalving(HyperBandScheduler):
     trials ASHA promotes early arrivals (the first trial at a rung always goes on), so it spends
     45-50% of the grid's compute; HyperBand adds brackets that never stop a trial. Here all trials
     train to ``grace_period``, the best 1/rf go on to ``grace_period * rf``, and so on to ``max_t``:
-    with 12 trials x 8 epochs, rf 3 trains 12 + 4 x 2 + 2 x 5 = 30 epochs, 31% of the grid, and
-    no decision depends on arrival order. Tune's own bracket does the halving, pausing and
+    with 12 trials x 8 epochs, rf 2.25 (the default, ``orchestrator.schedulers.SHA_REDUCTION_FACTOR``)
+    trains 12 + 6 x 1 + 3 x 2 + 2 x 4 = 32 epochs, 33% of the grid, and no decision depends on
+    arrival order. Tune's own bracket does the halving, pausing and
     unpausing; trials resume from their rung checkpoint.
 
     Every trial must be created up front (a paused trial holds no slot): the concurrency limit is

@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from orchestrator.sweep_spec.sections import SchedulerSpec
 
 
+# sha's default factor, from four real-CelebA recordings replayed (README, Decisions; issue 20): the
+# first rung keeps ceil(n / 2.25), 6 of 12 and 4 of 9. Recording B needs >= 6 of 12 (its winner was 6th
+# at epoch 1: rf < 2.4); C's trial-epoch target (<= 40%) needs <= 4 of 9 (rf >= 2.25). A narrow window,
+# fitted to four sweeps: rf 2 is the safer choice where compute matters less than the winner.
+SHA_REDUCTION_FACTOR = 2.25
+
+
 # ------------------------------------------------------------------------ milestones (pure maths)
 def _sha_milestones(sched: SchedulerSpec, max_t: int) -> set[int]:
     return set(sha_rungs(max_t, sched.grace_period, sched.reduction_factor)) | {max_t}
@@ -103,11 +110,12 @@ class Scheduler:
     uses_grace: bool = False  # reads scheduler.grace_period (the spec checks it against the epochs)
     plan: Callable[[SweepSpec, int], int] | None = None  # (spec, max_t) -> reports the sweep trains
     summary: str = ""
+    reduction_factor: float = 3.0  # scheduler.reduction_factor when the spec leaves it out
 
 
 SCHEDULERS: dict[str, Scheduler] = {
     "sha": Scheduler("successive halving", _build_sha, _sha_milestones, pausing=True, uses_grace=True,
-                     plan=_sha_plan,
+                     plan=_sha_plan, reduction_factor=SHA_REDUCTION_FACTOR,
                      summary="synchronous halving over every trial (the default: README, Decisions)"),
     "asha": Scheduler("ASHA", _build_asha, _asha_milestones, uses_grace=True,
                       summary="Tune's asynchronous successive halving"),

@@ -21,7 +21,7 @@ Schema (every section optional except ``name``; unknown keys are errors everywhe
               kinds: null (fid, kid; or a list of fid|kid|prec), weights: null, batch_size: 250,
               final_samples: null, final_top_k: 3, final_draws: 3}
     scheduler: {type: sha|asha|hyperband|none, metric: fid, mode: null (the metric's: fid/kid min,
-                prec max), grace_period: 1, reduction_factor: 3,
+                prec max), grace_period: 1, reduction_factor: null (sha 2.25, asha/hyperband 3),
                 max_t: null, signal: raw|best|smoothed, smoothing: 0.5, noise_bound: 2}
     resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent: 2, max_failures: 2}
     checkpoint: {every: null, num_to_keep: 2}

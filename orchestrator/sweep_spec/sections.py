@@ -252,7 +252,8 @@ class SchedulerSpec(Section):
     # higher for prec; resolved by SweepSpec, a contradicting value is refused
     mode: Literal["min", "max"] | None = None
     grace_period: Count = 1
-    reduction_factor: Annotated[float, Field(gt=1)] = 3
+    # null: the scheduler's own default (``orchestrator.schedulers``: sha 2.25, asha/hyperband 3)
+    reduction_factor: Annotated[float | None, Field(gt=1, validate_default=True)] = None
     max_t: Count | None = None
     # what a rung decision reads: the latest value, the best so far, or an exponential smoothing
     signal: Literal["raw", "best", "smoothed"] = "best"
@@ -260,6 +261,13 @@ class SchedulerSpec(Section):
     # sha: a rung also keeps trials within the metric's noise of its cut line, up to this x its quota
     # (orchestrator.schedule.promotions); 1 cuts at the quota (and the free slots) alone
     noise_bound: Annotated[float, Field(ge=1)] = 2
+
+    @field_validator("reduction_factor")
+    @classmethod
+    def _scheduler_default(cls, v: float | None, info: ValidationInfo) -> float:
+        """An unset factor is the scheduler's (``Scheduler.reduction_factor``), so code downstream always
+        reads a number and the replayed default is the one a sweep runs."""
+        return v if v is not None else SCHEDULERS[info.data.get("type", "sha")].reduction_factor
 
 
 class ResourcesSpec(Section):

@@ -138,14 +138,18 @@ def test_successive_halving_is_the_default_and_decides_at_its_rungs(tmp_path: Pa
     from orchestrator.schedule import SuccessiveHalving
 
     default = _spec(tmp_path)
-    assert (default.scheduler.type, default.scheduler.reduction_factor) == ("sha", 3)
+    assert (default.scheduler.type, default.scheduler.reduction_factor) == ("sha", 2.25)
+    # the factor left out is the scheduler's own: Tune's ASHA and HyperBand keep the replayed 3
+    assert _spec(tmp_path, type="asha").scheduler.reduction_factor == 3
+    assert _spec(tmp_path, reduction_factor=3).scheduler.reduction_factor == 3
     assert isinstance(build_scheduler(default, 64), SuccessiveHalving)
     assert (halvings(8, 1, 3), sha_rungs(8, 1, 3)) == (2, [1, 3])
     assert (halvings(8, 1, 2), sha_rungs(8, 1, 2)) == (3, [1, 2, 4])
+    assert (halvings(8, 1, 2.25), sha_rungs(8, 1, 2.25)) == (3, [1, 2, 4])
     assert (halvings(8, 8, 2), sha_rungs(8, 8, 2)) == (0, [])
-    assert decision_steps(default, 64) == (1, 3, 8)
-    # metrics.every = 2: rung 1 at report 1, rung 3 at the evaluation of report 3 (1, 3, 5, 7, 8)
-    assert decision_steps(_spec(tmp_path, metrics={"every": 2}), 64) == (1, 3, 8)
+    assert decision_steps(default, 64) == (1, 2, 4, 8)
+    # metrics.every = 2: rung 2 at the evaluation of report 3, rung 4 at report 5 (1, 3, 5, 7, 8)
+    assert decision_steps(_spec(tmp_path, metrics={"every": 2}), 64) == (1, 3, 5, 8)
 
 
 def test_successive_halving_keeps_the_best_third_whatever_the_arrival_order() -> None:
@@ -188,10 +192,13 @@ def test_planned_reports_of_successive_halving(tmp_path: Path) -> None:
 
     path = Path(__file__).resolve().parents[2] / "search_spaces" / "celeba32_cpu.yaml"
     spec = load(path, check_data=False)
-    assert planned_reports(spec, None) == 12 * 1 + 4 * 2 + 2 * 5  # 30 of the grid's 96 epochs
-    # 8 slots: 8 go on from epoch 1 (quota 4) and 8 from epoch 3 (quota 2): no slot idle
+    # rf 2.25, rungs 1, 2, 4: quotas 6, 3, then 2 slots
+    assert planned_reports(spec, None) == 12 * 1 + 6 * 1 + 3 * 2 + 2 * 4  # 32 of the grid's 96 epochs
+    # 8 slots: 8 go on from every rung (quotas 6, 3, 2): no slot idle
     wide = load(path, {"resources.max_concurrent": "8"}, check_data=False)
-    assert planned_reports(wide, None) == 12 * 1 + 8 * 2 + 8 * 5
+    assert planned_reports(wide, None) == 12 * 1 + 8 * 1 + 8 * 2 + 8 * 4
+    old = load(path, {"scheduler.reduction_factor": "3"}, check_data=False)
+    assert planned_reports(old, None) == 12 * 1 + 4 * 2 + 2 * 5  # rf 3: rungs 1, 3
     assert planned_reports(_spec(tmp_path, type="asha"), 64) is None  # ASHA decides as it goes
 
 
