@@ -222,8 +222,8 @@ class SuccessiveHalving(HyperBandScheduler):
     train to ``grace_period``, the best 1/rf go on to ``grace_period * rf``, and so on to ``max_t``:
     with 12 trials x 8 epochs, rf 2.25 (the default, ``orchestrator.schedulers.SHA_REDUCTION_FACTOR``)
     trains 12 + 6 x 1 + 3 x 2 + 2 x 4 = 32 epochs, 33% of the grid, and no decision depends on
-    arrival order. Tune's own bracket does the halving, pausing and
-    unpausing; trials resume from their rung checkpoint.
+    arrival order. Tune's own bracket does the halving, pausing and unpausing; trials resume from
+    their rung checkpoint.
 
     Every trial must be created up front (a paused trial holds no slot): the concurrency limit is
     then Ray's resources, not the searcher (``orchestrator.tune``, ``orchestrator.space``). On
