@@ -16,9 +16,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
-from .config import TrainConfig
+from .config import TrainConfig, first_error
 from .results import EpochReport, TrainingDiverged
 
 
@@ -32,13 +33,9 @@ def _parse_bool(text: str) -> bool:
 
 def _flag_fields() -> dict[str, FieldInfo]:
     """TrainConfig's fields, then every family's knobs (TrainConfig refuses those of another family)."""
-    from .families import FAMILIES
+    from .families import KNOB_FIELDS
 
-    out = dict(TrainConfig.model_fields)
-    for fam in FAMILIES.values():
-        for name, info in fam.knobs.model_fields.items():
-            out.setdefault(name, info)
-    return out
+    return {**TrainConfig.model_fields, **KNOB_FIELDS}
 
 
 def _add_config_flags(ap: argparse.ArgumentParser) -> None:
@@ -68,10 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     values = {name: getattr(args, name) for name in _flag_fields() if getattr(args, name) is not None}
     try:
         cfg = TrainConfig(**values)
-    except ValueError as err:  # pydantic's ValidationError: the first problem, one line
-        first = err.errors()[0] if hasattr(err, "errors") else {"loc": (), "msg": str(err)}
-        where = ".".join(map(str, first["loc"]))
-        ap.exit(2, f"error: {where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}\n")
+    except ValidationError as err:  # the first problem, one line
+        ap.exit(2, f"error: {first_error(err)}\n")
 
     import torch
     from PIL import Image

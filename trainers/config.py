@@ -68,6 +68,14 @@ Device = Annotated[str, AfterValidator(_device)]
 FamilyName = Annotated[str, AfterValidator(_known_family)]
 
 
+def first_error(err: ValidationError) -> str:
+    """A pydantic error as one line: the first problem's field path and message."""
+    first = err.errors()[0]
+    where = ".".join(map(str, first["loc"]))
+    msg = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
 def spec(section: str | None, default: Any, shape: bool = False) -> Any:
     """A field the sweep spec shows in ``section`` (``MODEL`` or ``TRAIN``), searchable by its name;
     ``shape``: it changes the networks' tensors (a checkpoint made with another value cannot load)."""
@@ -140,8 +148,7 @@ class TrainConfig(BaseModel):
         try:
             knobs = family.knobs.model_validate(extra)
         except ValidationError as err:
-            first = err.errors()[0]
-            raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+            raise ValueError(first_error(err)) from None
         return {**{k: v for k, v in data.items() if k in cls.model_fields}, **knobs.model_dump()}
 
     @cached_property

@@ -39,6 +39,7 @@ from trainers.config import (
     section_of,
 )
 from trainers.data import SOURCES
+from trainers.families import KNOB_FIELDS, KNOB_OWNERS
 from trainers.registry import BACKBONES, METRICS
 
 MAX_SYNTHETIC = 1_000_000  # rendered into memory at once: 1M faces at 64 px are 12 GB
@@ -157,13 +158,11 @@ def _knob_fields() -> dict[str, Any]:
     Which family a knob may be set for is checked by ``SweepSpec`` (it sees ``model.family`` and the
     searched families); the type and bounds here are the family's own.
     """
-    from trainers.families import FAMILIES
-
     out: dict[str, Any] = {}
-    for fam in FAMILIES.values():
-        for name, info in fam.knobs.model_fields.items():
-            tp = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-            out.setdefault(name, (tp | None, Field(None, description=f"a knob of family {fam.name}")))
+    for name, info in KNOB_FIELDS.items():
+        tp = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        whose = " and ".join(KNOB_OWNERS[name])
+        out[name] = (tp | None, Field(None, description=f"a knob of family {whose}"))
     return out
 
 
@@ -176,7 +175,7 @@ TrainSpec = create_model(
     __doc__="Optimisation knobs: TrainConfig's train fields, the families' knobs (null: family default).",
     **_spec_fields(TRAIN), **_knob_fields(),
 )
-KNOBS: frozenset[str] = frozenset(_knob_fields())  # the train fields that belong to one family or another
+KNOBS: frozenset[str] = frozenset(KNOB_OWNERS)  # the train fields that belong to one family or another
 
 
 class MetricsSpec(Section):

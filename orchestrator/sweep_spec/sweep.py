@@ -28,7 +28,7 @@ from orchestrator.sweep_spec.sections import (
     resolve_path,
 )
 from trainers.cache import stable_hash
-from trainers.config import TrainConfig, for_family
+from trainers.config import TrainConfig, first_error, for_family
 from trainers.metric_names import format_metric_name, parse_metric_name
 from trainers.registry import metric_mode
 
@@ -168,11 +168,7 @@ class SweepSpec(Section):
             try:
                 TrainConfig.from_dict(for_family({**self.base_train_values(), "family": family}))
             except ValidationError as err:  # what the sections cannot see (none today): say it as it is
-                first = err.errors()[0]
-                what = ".".join(map(str, first["loc"]))
-                msg = first["msg"].removeprefix("Value error, ")
-                what = f"{what}: " if what else ""
-                raise FieldError(f"for family {family}: {what}{msg}", ("train",)) from None
+                raise FieldError(f"for family {family}: {first_error(err)}", ("train",)) from None
         return self
 
     # ---- derived values -------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from pydantic import BaseModel, ConfigDict
+from pydantic.fields import FieldInfo
 from torch import nn
 
 if TYPE_CHECKING:
@@ -84,6 +85,9 @@ def _knob_owners() -> dict[str, tuple[str, ...]]:
 
 
 KNOB_OWNERS: dict[str, tuple[str, ...]] = _knob_owners()
+KNOB_FIELDS: dict[str, FieldInfo] = {  # each knob once (families sharing a name share its type)
+    name: FAMILIES[owners[0]].knobs.model_fields[name] for name, owners in KNOB_OWNERS.items()
+}
 
 
 def get_family(name: str) -> Family:
