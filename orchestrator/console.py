@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestrator.record.names import FINAL_KEY, best_of, short_trial_id
+from orchestrator.schedule import is_fresh
 from orchestrator.schedulers import planned_reports, scheduler_label
 
 # Piped output (CI logs, `| tee`) gets a wide fixed width instead of rich's 80 columns.
@@ -223,7 +224,7 @@ class LiveTrialTable(Callback):
         row = self._row(trial)
         row["epoch"] = int(result.get("training_iteration", 0))
         self._iterations += 1
-        if isinstance(result.get("eval_s"), int | float):
+        if is_fresh(result, self.metric):  # reports between evaluations (metrics.every) spent none
             self._eval_s, self._evals = self._eval_s + float(result["eval_s"]), self._evals + 1
         value = result.get(self.metric)
         if isinstance(value, int | float) and not isinstance(value, bool):
