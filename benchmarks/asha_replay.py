@@ -190,8 +190,9 @@ def simulate_timed(curves: Curves, scheduler: TrialScheduler, slots: int, order:
     return [done.get(i, 0) for i in range(curves.n)], deadlocked, now
 
 
-def pick(curves: Curves, reached: list[int], top_k: int) -> int:
-    """The trial the sweep picks (see the module docstring): the best re-measured of the top ``top_k``."""
+def _pick(curves: Curves, reached: list[int], top_k: int) -> tuple[int, float]:
+    """The trial the sweep picks and its re-measured value (see the module docstring): among the top
+    ``top_k`` by their best signal epoch trained, the best judge draw of that epoch."""
     chosen = []
     for i, e in enumerate(reached):
         finite = [(v, k) for k, v in enumerate(curves.signal[i][:e]) if math.isfinite(v)]
@@ -199,14 +200,18 @@ def pick(curves: Curves, reached: list[int], top_k: int) -> int:
             v, k = min(finite)
             chosen.append((v, curves.judge[i][k], i))
     chosen.sort()
-    return min(chosen[: max(top_k, 1)], key=lambda c: c[1])[2]
+    _, judge, index = min(chosen[: max(top_k, 1)], key=lambda c: c[1])
+    return index, judge
+
+
+def pick(curves: Curves, reached: list[int], top_k: int) -> int:
+    """The trial the sweep picks."""
+    return _pick(curves, reached, top_k)[0]
 
 
 def winner_judge(curves: Curves, reached: list[int], top_k: int) -> float:
-    """The re-measured value of the sweep's pick: its judge draw at its best signal epoch it trained."""
-    i = pick(curves, reached, top_k)
-    signal = curves.signal[i][: reached[i]]
-    return curves.judge[i][signal.index(min(v for v in signal if math.isfinite(v)))]
+    """The re-measured value of the sweep's pick."""
+    return _pick(curves, reached, top_k)[1]
 
 
 Policy = tuple[str, str, Callable[[str, int, int, int], TrialScheduler], bool]
